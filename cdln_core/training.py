@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,7 +30,9 @@ __all__ = ["TrainConfig", "Record", "Trajectory", "train"]
 class TrainConfig:
     """lr: η > 0.  steps: the most updates.  tol: stop when the training loss ≤ tol (0: never).
     record_every: record every k steps (step 0 and the last step are always recorded).
-    keep_factors: also keep a copy of every factor at each record (for subspace plots)."""
+    keep_factors: also keep a copy of every factor at each record (for subspace plots).
+    threads: torch threads during the run; None picks one thread for small runs, whose steps
+    are too short for a thread hand-off to pay, and torch's setting otherwise."""
 
     lr: float
     steps: int
@@ -38,6 +40,7 @@ class TrainConfig:
     record_every: int = 100
     keep_factors: bool = False
     diverge_factor: float = 1e8
+    threads: int | None = None
 
     def __post_init__(self):
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -47,6 +50,8 @@ class TrainConfig:
             low = 0 if name == "steps" else 1
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name} must be an integer ≥ {low}, got {v!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be None or an integer ≥ 1, got {self.threads!r}")
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
             raise ValueError(f"tol must be a number ≥ 0, got {self.tol!r}")
 
@@ -139,39 +144,52 @@ def train(
     ``callback(record)`` is called after each record (a notebook streams it into a figure); if it
     returns True the run stops there. Returns a ``Trajectory`` whose ``Ws`` are the final factors.
     """
+    work = problem.d * problem.d * network.Ws[0].shape[0]  # multiply-adds of the step's largest product
+    threads = config.threads or (1 if work < 2**21 else torch.get_num_threads())
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            traj = _run(problem, network, config, callback)
+    finally:
+        torch.set_num_threads(before)
+    traj.Ws = [W.clone() for W in traj.Ws]  # ordinary tensors again, usable with autograd
+    return traj
+
+
+def _run(problem, network, config, callback) -> Trajectory:
     Ws = [W.detach().clone() for W in network.Ws]
     steps = [config.lr * s for s in network.lr_scales]
     traj = Trajectory(model=network.kind, n_params=network.n_params)
     eye = torch.eye(problem.d, dtype=Ws[0].dtype) if len(Ws) == 1 else None
     loss0 = None
     wall = 0.0
-    with torch.no_grad():
-        for t in range(config.steps + 1):
-            tic = time.perf_counter()
-            A = eye if eye is not None else end_to_end(Ws[1:])  # W_L ⋯ W_2: (d, d_1)
-            loss, AtG, GBt = problem.loss_and_products(A, Ws[0])
-            wall += time.perf_counter() - tic
-            loss0 = loss if loss0 is None else loss0
-            diverged = not math.isfinite(loss) or loss > config.diverge_factor * max(loss0, 1e-300)
-            converged = loss <= config.tol
-            last = t == config.steps or diverged or converged
-            if t % config.record_every == 0 or last:
-                rec = _record(problem, Ws, t, loss, wall, config.keep_factors)
-                traj.records.append(rec)
-                if callback is not None and callback(rec):
-                    break
-            if diverged:
-                traj.diverged_step = t
+    for t in range(config.steps + 1):
+        tic = time.perf_counter()
+        A = eye if eye is not None else end_to_end(Ws[1:])  # W_L ⋯ W_2: (d, d_1)
+        loss, AtG, GBt = problem.loss_and_products(A, Ws[0])
+        wall += time.perf_counter() - tic
+        loss0 = loss if loss0 is None else loss0
+        diverged = not math.isfinite(loss) or loss > config.diverge_factor * max(loss0, 1e-300)
+        converged = loss <= config.tol
+        last = t == config.steps or diverged or converged
+        if t % config.record_every == 0 or last:
+            rec = _record(problem, Ws, t, loss, wall, config.keep_factors)
+            traj.records.append(rec)
+            if callback is not None and callback(rec):
                 break
-            if converged:
-                traj.converged_step = t
-                break
-            if last:
-                break
-            tic = time.perf_counter()
-            grads = factor_grads_from(Ws, AtG, GBt)
-            for W, g, eta in zip(Ws, grads, steps):
-                W.sub_(g, alpha=eta)
-            wall += time.perf_counter() - tic
+        if diverged:
+            traj.diverged_step = t
+            break
+        if converged:
+            traj.converged_step = t
+            break
+        if last:
+            break
+        tic = time.perf_counter()
+        grads = factor_grads_from(Ws, AtG, GBt)
+        for W, g, eta in zip(Ws, grads, steps):
+            W.sub_(g, alpha=eta)
+        wall += time.perf_counter() - tic
     traj.Ws = Ws
     return traj

@@ -1,0 +1,296 @@
+"""Notebook wiring: sliders that rerun a computation and stream it into live plotly figures.
+
+The one place that imports ipywidgets. Generic: nothing here knows about deep linear networks.
+
+- ``live(fig, interactive)``: a ``go.FigureWidget`` of ``fig`` when interactive, else ``fig`` itself;
+- ``slider(description, value, low, high, step=None, *, log=False)``: an int/float/log slider with
+  ``continuous_update=False`` (it retrains on release, not on every pixel); ``dropdown(...)``;
+- ``refresh(target, new)``: copy a freshly built figure's traces and layout into ``target`` inside one
+  ``batch_update()`` (a fixed trace set is updated in place, so ``uirevision`` keeps the zoom);
+- ``Stream``: the frame pump handed to a run; ``stream.show(build)`` draws ``build()`` (a figure or a
+  tuple of figures, one per output) at most every ``min_interval`` seconds, ``final=True`` always;
+  ``stream.recorder(build)`` is a ``train(..., callback=...)`` that collects records and draws
+  ``build(records)``; ``stream.warn(text)`` writes to the message area;
+- ``bind(controls, run, outputs, *, interactive)`` → ``Panel``: calls ``run(stream, **values)`` once
+  now and again on every control change. A ``ValueError`` (an invalid combination such as rank > width)
+  is shown as a message, not a traceback, and the figures keep their last frame; a returned result with
+  a ``diverged_step`` is reported as diverged. ``panel.set(**values)`` changes controls from Python.
+
+Typical use in a notebook::
+
+    fig = live(plots.staircase(...), INTERACTIVE)
+    def run(stream, depth, lr):
+        problem, net = ..., ...                      # may raise ValueError: shown as a message
+        return train(problem, net, cfg, callback=stream.recorder(lambda recs: plots.staircase(recs, ...)))
+    bind({"depth": slider("depth L", 3, 1, 5), "lr": slider("step η", 1.0, 0.1, 10, log=True)},
+         run, [fig], interactive=INTERACTIVE)
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from contextlib import nullcontext
+from typing import Any, Callable, Sequence
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+__all__ = ["Message", "Panel", "Stream", "bind", "dropdown", "live", "refresh", "slider"]
+
+_LAYOUT_KEYS = ("title", "annotations", "shapes", "xaxis", "yaxis", "xaxis2", "yaxis2", "xaxis3", "yaxis3")
+
+
+def live(fig: go.Figure, interactive: bool = True) -> go.Figure:
+    """``go.FigureWidget(fig)`` when ``interactive`` (it updates in place), else ``fig``."""
+    return go.FigureWidget(fig) if interactive else fig
+
+
+def slider(
+    description: str,
+    value: float,
+    low: float,
+    high: float,
+    step: float | None = None,
+    *,
+    log: bool = False,
+    readout_format: str | None = None,
+) -> W.Widget:
+    """A slider that fires on release. Integers give an ``IntSlider``; ``log=True`` a
+    ``FloatLogSlider`` over [low, high] (actual values, not exponents) with ``step`` in decades."""
+    common = dict(description=description, continuous_update=False, style={"description_width": "initial"})
+    if log:
+        if not (low > 0 and high > low):
+            raise ValueError(f"a log slider needs 0 < low < high, got low={low}, high={high}")
+        return W.FloatLogSlider(
+            value=value,
+            base=10,
+            min=math.log10(low),
+            max=math.log10(high),
+            step=step or 0.1,
+            readout_format=readout_format or ".2g",
+            **common,
+        )
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (value, low, high)) and (
+        step is None or isinstance(step, int)
+    ):
+        return W.IntSlider(value=value, min=low, max=high, step=step or 1, **common)
+    return W.FloatSlider(
+        value=value,
+        min=low,
+        max=high,
+        step=step or (high - low) / 100,
+        readout_format=readout_format or ".3g",
+        **common,
+    )
+
+
+def dropdown(description: str, options: Sequence, value: Any = None) -> W.Dropdown:
+    """A dropdown (fires on choice)."""
+    return W.Dropdown(
+        description=description,
+        options=list(options),
+        value=value if value is not None else list(options)[0],
+        style={"description_width": "initial"},
+    )
+
+
+def refresh(target: go.Figure, new: go.Figure) -> go.Figure:
+    """Make ``target`` show ``new``'s traces and the data-dependent part of its layout.
+
+    Same number and types of traces: updated in place (one message for a FigureWidget). Otherwise
+    the traces are replaced. Returns ``target``.
+    """
+    batch = target.batch_update() if isinstance(target, go.FigureWidget) else nullcontext()
+    same = len(target.data) == len(new.data) and all(
+        a.type == b.type for a, b in zip(target.data, new.data)
+    )
+    with batch:
+        if same:
+            for old, fresh in zip(target.data, new.data):
+                old.update(fresh.to_plotly_json(), overwrite=True)
+        layout = {k: new.layout[k] for k in _LAYOUT_KEYS if k in new.layout}
+        target.layout.update(layout, overwrite=True)
+    if not same:
+        target.data = ()
+        target.add_traces(list(new.data))
+    return target
+
+
+class Message:
+    """A message area: errors and warnings in words, never a traceback."""
+
+    _STYLE = {
+        "error": "color:#a00;background:#fdecea;border-left:4px solid #a00",
+        "warning": "color:#7a4a00;background:#fff4e0;border-left:4px solid #e69f00",
+        "info": "color:#234;background:#eef4fa;border-left:4px solid #0072B2",
+    }
+
+    def __init__(self):
+        self.widget = W.HTML(value="")
+        self.text = ""
+        self.kind = ""
+
+    def show(self, text: str, kind: str = "error") -> None:
+        self.text, self.kind = text, kind
+        style = self._STYLE.get(kind, self._STYLE["info"])
+        self.widget.value = (
+            f'<div style="{style};padding:6px 10px;font-size:16px">{html.escape(text)}</div>'
+        )
+
+    def clear(self) -> None:
+        self.text, self.kind = "", ""
+        self.widget.value = ""
+
+
+class Stream:
+    """Draws frames of a running computation into ``outputs``, throttled to keep the kernel free.
+
+    ``frames`` counts the frames drawn; ``first_frame`` and ``last_frame`` are seconds since the
+    stream started (the latency benchmark reads them). Non-interactive streams draw only final
+    frames: nobody watches a static page fill up.
+    """
+
+    def __init__(
+        self,
+        outputs: Sequence[go.Figure],
+        *,
+        interactive: bool = True,
+        message: Message | None = None,
+        min_interval: float = 0.1,
+    ):
+        self.outputs = list(outputs)
+        self.interactive = interactive
+        self.message = message
+        self.min_interval = min_interval
+        self.start = time.perf_counter()
+        self.frames = 0
+        self.first_frame: float | None = None
+        self.last_frame: float | None = None
+        self._last = -math.inf
+
+    def show(self, build: Callable[[], go.Figure | Sequence[go.Figure]], *, final: bool = False) -> bool:
+        """Draw ``build()`` if a frame is due (always when ``final``). Returns whether it drew."""
+        now = time.perf_counter()
+        due = final or (self.interactive and (self.frames == 0 or now - self._last >= self.min_interval))
+        if not due:
+            return False
+        figs = build()
+        figs = (figs,) if isinstance(figs, go.Figure) else tuple(figs)
+        if len(figs) != len(self.outputs):
+            raise TypeError(f"build() gave {len(figs)} figures for {len(self.outputs)} outputs")
+        for target, fig in zip(self.outputs, figs):
+            refresh(target, fig)
+        self._last = time.perf_counter()
+        self.frames += 1
+        elapsed = self._last - self.start
+        self.first_frame = elapsed if self.first_frame is None else self.first_frame
+        self.last_frame = elapsed
+        return True
+
+    def recorder(self, build: Callable[[list], go.Figure | Sequence[go.Figure]]) -> Callable[[Any], None]:
+        """A ``train`` callback: keeps every record in ``self.records`` and draws ``build(records)``."""
+        self.records: list = []
+
+        def callback(record) -> None:
+            self.records.append(record)
+            self.show(lambda: build(self.records))
+
+        return callback
+
+    def warn(self, text: str, kind: str = "warning") -> None:
+        if self.message is not None:
+            self.message.show(text, kind)
+
+
+class Panel:
+    """Controls, a message area and the live outputs of one ``bind``; displays itself."""
+
+    def __init__(self, controls: dict[str, W.Widget], run, outputs, message: Message, interactive: bool):
+        self.controls = controls
+        self.run = run
+        self.outputs = list(outputs)
+        self.message = message
+        self.interactive = interactive
+        self.result: Any = None
+        self.error: str | None = None
+        self.stream: Stream | None = None
+        self.busy = False
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {name: c.value for name, c in self.controls.items()}
+
+    def update(self, *_: Any) -> Any:
+        """Rerun with the controls' current values (a control change calls this)."""
+        if self.busy:  # a programmatic change inside a run: the run in progress reads it
+            return self.result
+        self.busy = True
+        self.message.clear()
+        self.error = None
+        self.stream = Stream(self.outputs, interactive=self.interactive, message=self.message)
+        try:
+            self.result = self.run(self.stream, **self.values)
+        except ValueError as err:  # the boundary's contract: a bad combination, said in words
+            self.error = str(err)
+            self.message.show(f"Cannot run with these settings: {err}", "error")
+            return None
+        finally:
+            self.busy = False
+        diverged = getattr(self.result, "diverged_step", None)
+        if diverged is not None:
+            self.message.show(
+                f"Diverged at step {diverged}: the loss blew up. Lower the step size.", "warning"
+            )
+        return self.result
+
+    def set(self, **values: Any) -> Any:
+        """Set controls from Python (as a user would drag them); reruns once. Returns the result."""
+        unknown = set(values) - set(self.controls)
+        if unknown:
+            raise KeyError(f"no control named {', '.join(sorted(unknown))}")
+        self.busy = True  # one rerun for all changes, not one per control
+        try:
+            for name, v in values.items():
+                self.controls[name].value = v
+        finally:
+            self.busy = False
+        return self.update()
+
+    @property
+    def widget(self) -> W.Widget:
+        rows = list(self.controls.values())
+        box = W.Box(rows, layout=W.Layout(display="flex", flex_flow="row wrap", gap="4px 24px"))
+        figs = [o for o in self.outputs if isinstance(o, W.Widget)]
+        return W.VBox([box, self.message.widget, *figs])
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self.interactive:
+            display(self.widget)
+        else:  # static page: the message, if any, then plain figures
+            if self.message.text:
+                print(self.message.text)
+            for fig in self.outputs:
+                display(fig)
+
+
+def bind(
+    controls: dict[str, W.Widget],
+    run: Callable[..., Any],
+    outputs: Sequence[go.Figure],
+    *,
+    interactive: bool = True,
+) -> Panel:
+    """Wire ``controls`` to ``run(stream, **values)`` drawing into ``outputs``; run once now.
+
+    ``outputs`` are figures from ``live`` (FigureWidgets when interactive). Display the returned
+    ``Panel`` (last expression of a cell) to show controls, messages and figures.
+    """
+    panel = Panel(dict(controls), run, outputs, Message(), interactive)
+    for c in panel.controls.values():
+        c.observe(panel.update, names="value")
+    panel.update()
+    return panel
