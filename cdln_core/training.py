@@ -32,7 +32,8 @@ class TrainConfig:
     record_every: record every k steps (step 0 and the last step are always recorded).
     keep_factors: also keep a copy of every factor at each record (for subspace plots).
     threads: torch threads during the run; None picks one thread for small runs, whose steps
-    are too short for a thread hand-off to pay, and torch's setting otherwise."""
+    are too short for a thread hand-off to pay, and torch's setting otherwise.
+    max_seconds: stop once the optimization has taken this long (None: no budget)."""
 
     lr: float
     steps: int
@@ -41,6 +42,7 @@ class TrainConfig:
     keep_factors: bool = False
     diverge_factor: float = 1e8
     threads: int | None = None
+    max_seconds: float | None = None
 
     def __post_init__(self):
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -50,6 +52,8 @@ class TrainConfig:
             low = 0 if name == "steps" else 1
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name} must be an integer ≥ {low}, got {v!r}")
+        if self.max_seconds is not None and not (self.max_seconds > 0):
+            raise ValueError(f"max_seconds must be None or > 0, got {self.max_seconds!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be None or an integer ≥ 1, got {self.threads!r}")
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
@@ -172,7 +176,8 @@ def _run(problem, network, config, callback) -> Trajectory:
         loss0 = loss if loss0 is None else loss0
         diverged = not math.isfinite(loss) or loss > config.diverge_factor * max(loss0, 1e-300)
         converged = loss <= config.tol
-        last = t == config.steps or diverged or converged
+        out_of_time = config.max_seconds is not None and wall >= config.max_seconds
+        last = t == config.steps or diverged or converged or out_of_time
         if t % config.record_every == 0 or last:
             rec = _record(problem, Ws, t, loss, wall, config.keep_factors)
             traj.records.append(rec)
