@@ -44,12 +44,14 @@ def _number(kind, low=None, high=None, low_open=False):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{'an integer' if kind is int else 'a number'} is needed, got {text!r}")
+            need = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{need} is needed, got {text!r}") from None
         if kind is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"a finite number is needed, got {text!r}")
         lo_ok = low is None or (value > low if low_open else value >= low)
         if not lo_ok or (high is not None and value > high):
-            rng = f"{'(' if low_open else '['}{low}, {high if high is not None else '∞'}{']' if high is not None else ')'}"
+            opening, closing = "(" if low_open else "[", ")" if high is None else "]"
+            rng = f"{opening}{low}, {'∞' if high is None else high}{closing}"
             raise argparse.ArgumentTypeError(f"must be in {rng}, got {text}")
         return value
 
