@@ -11,7 +11,9 @@ the spectral initialization of [K] (Φ; P_Ω(Φ)/p; (d²/m)·Σ_i y_i A_i).
 
 The training loop calls ``loss_and_products(A, B)`` with E = A·B (A = W_L⋯W_2, B = W_1): it
 returns the loss and the two products Aᵀ·G and G·Bᵀ of the gradient G = ∇_E loss, which is all
-the factor gradients need. Completion with a narrow model (the C-DLN) never forms a dense G.
+the factor gradients need. Completion with a large narrow model (the C-DLN at d ≥ 256) never forms a
+dense G. Factorization and completion also take NumPy arrays there (``numpy_ready``): for the tiny
+matrices of a compressed network NumPy's per-call cost is a fraction of torch's.
 
 Reference: SPEC §2; [K] §5; [Y] §3.
 """
@@ -48,6 +50,11 @@ def _check_int(name: str, value, low: int, high: int | None = None) -> int:
         allowed = f"an integer ≥ {low}" if high is None else f"an integer in [{low}, {high}]"
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return value
+
+
+def _like(A, t: Tensor):
+    """``t`` as the same kind of array as ``A``: itself, or a zero-copy NumPy view."""
+    return t if isinstance(A, Tensor) else t.numpy()
 
 
 def default_singular_values(d: int, rank: int, *, generator: torch.Generator) -> Tensor:
@@ -98,6 +105,7 @@ class Problem:
     V: Tensor  # (d, r)
     Phi: Tensor = field(init=False)  # (d, d)
     kind = "problem"
+    numpy_ready = False  # does loss_and_products also take NumPy arrays (the CPU fast path)?
 
     def __post_init__(self):
         object.__setattr__(self, "Phi", (self.U * self.sigma) @ self.V.T)
@@ -153,15 +161,15 @@ class Factorization(Problem):
     def surrogate(self) -> Tensor:
         return self.Phi
 
+    numpy_ready = True
+
     def loss_and_products(self, A, B):
         n = self.Phi.numel()
-        G = torch.addmm(self._Phi_n, A, B, beta=-1, alpha=1.0 / n)  # (E − Φ)/n: (d, d)
-        loss = 0.5 * n * torch.dot(G.view(-1), G.view(-1)).item()
+        G = A @ B  # (d, d)
+        G -= _like(A, self.Phi)
+        G *= 1.0 / n  # (E − Φ)/n
+        loss = 0.5 * n * float(G.reshape(-1) @ G.reshape(-1))
         return loss, A.T @ G, G @ B.T
-
-    def __post_init__(self):
-        super().__post_init__()
-        object.__setattr__(self, "_Phi_n", self.Phi / self.Phi.numel())
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,6 +181,7 @@ class Completion(Problem):
 
     index: Tensor = None  # (|Ω|,) int64
     kind = "completion"
+    numpy_ready = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -188,7 +197,7 @@ class Completion(Problem):
             csr = torch.sparse_coo_tensor(torch.stack([rows, cols]), y, (d, d)).to_sparse_csr()
             csr_t = torch.sparse_coo_tensor(torch.stack([cols, rows]), y, (d, d)).to_sparse_csr()
         object.__setattr__(self, "_y", y)
-        object.__setattr__(self, "_Phi_n", self.Phi / idx.numel())
+        object.__setattr__(self, "_mask_n", self.mask / idx.numel())
         object.__setattr__(self, "_y_t", y[order_t].contiguous())
         object.__setattr__(self, "_index_t", idx[order_t].contiguous())
         object.__setattr__(self, "_csr", (csr.crow_indices(), csr.col_indices()))
@@ -218,10 +227,12 @@ class Completion(Problem):
     def loss_and_products(self, A, B):
         d, k = A.shape
         n = self.index.numel()
-        if d < 256 or 4 * k > d:
-            # wide or small: dense products are matmul-bound and cost the fewest tensor ops
-            G = torch.addmm(self._Phi_n, A, B, beta=-1, alpha=1.0 / n).mul_(self.mask)  # P_Ω(E − Φ)/n
-            loss = 0.5 * n * torch.dot(G.view(-1), G.view(-1)).item()
+        if d < 256 or 4 * k > d or not isinstance(A, Tensor):
+            # wide or small: dense products are matmul-bound and cost the fewest operations
+            G = A @ B  # (d, d)
+            G -= _like(A, self.Phi)
+            G *= _like(A, self._mask_n)  # P_Ω(E − Φ)/n
+            loss = 0.5 * n * float(G.reshape(-1) @ G.reshape(-1))
             return loss, A.T @ G, G @ B.T
         # large and narrow: one thin matmul for E (faster than any gather on a CPU), then the
         # gradient as a sparse matrix on Ω, so the products cost |Ω|·k, not d²·k

@@ -23,7 +23,9 @@ from .dln import end_to_end, factor_grads_from
 from .networks import Network
 from .problems import Problem
 
-__all__ = ["TrainConfig", "Record", "Trajectory", "train"]
+__all__ = ["ENGINES", "TrainConfig", "Record", "Trajectory", "train"]
+
+ENGINES = ("auto", "torch", "numpy")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,11 @@ class TrainConfig:
     keep_factors: also keep a copy of every factor at each record (for subspace plots).
     threads: torch threads during the run; None picks one thread for small runs, whose steps
     are too short for a thread hand-off to pay, and torch's setting otherwise.
-    max_seconds: stop once the optimization has taken this long (None: no budget)."""
+    max_seconds: stop once the optimization has taken this long (None: no budget).
+    engine: "torch", "numpy" or "auto". The numbers are the same; "numpy" runs the hot loop on
+    zero-copy NumPy views of the same factors, whose per-call cost is a fraction of torch's on the
+    tiny matrices of a compressed network. "auto" picks it for narrow, small models on problems
+    that take NumPy arrays (factorization, completion)."""
 
     lr: float
     steps: int
@@ -43,6 +49,7 @@ class TrainConfig:
     diverge_factor: float = 1e8
     threads: int | None = None
     max_seconds: float | None = None
+    engine: str = "auto"
 
     def __post_init__(self):
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -52,6 +59,8 @@ class TrainConfig:
             low = 0 if name == "steps" else 1
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name} must be an integer ≥ {low}, got {v!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.max_seconds is not None and not (self.max_seconds > 0):
             raise ValueError(f"max_seconds must be None or > 0, got {self.max_seconds!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
@@ -148,30 +157,39 @@ def train(
     ``callback(record)`` is called after each record (a notebook streams it into a figure); if it
     returns True the run stops there. Returns a ``Trajectory`` whose ``Ws`` are the final factors.
     """
-    work = problem.d * problem.d * network.Ws[0].shape[0]  # multiply-adds of the step's largest product
-    threads = config.threads or (1 if work < 2**21 else torch.get_num_threads())
+    k = network.Ws[0].shape[0]
+    work = problem.d * problem.d * k  # multiply-adds of the step's largest product
+    small = work < 2**21
+    threads = config.threads or (1 if small else torch.get_num_threads())
+    engine = config.engine
+    if engine == "auto":
+        engine = "numpy" if small and k < problem.d and problem.numpy_ready else "torch"
+    elif engine == "numpy" and not problem.numpy_ready:
+        raise ValueError(f"engine='numpy' is not available for {problem.kind}; use 'torch' or 'auto'")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
-            traj = _run(problem, network, config, callback)
+            traj = _run(problem, network, config, callback, numpy_engine=engine == "numpy")
     finally:
         torch.set_num_threads(before)
     traj.Ws = [W.clone() for W in traj.Ws]  # ordinary tensors again, usable with autograd
     return traj
 
 
-def _run(problem, network, config, callback) -> Trajectory:
-    Ws = [W.detach().clone() for W in network.Ws]
+def _run(problem, network, config, callback, *, numpy_engine: bool) -> Trajectory:
+    Ws = [W.detach().clone() for W in network.Ws]  # recorded from; the loop updates them in place
+    Xs = [W.numpy() for W in Ws] if numpy_engine else Ws  # zero-copy views: the same memory
     steps = [config.lr * s for s in network.lr_scales]
     traj = Trajectory(model=network.kind, n_params=network.n_params)
     eye = torch.eye(problem.d, dtype=Ws[0].dtype) if len(Ws) == 1 else None
+    eye = eye.numpy() if numpy_engine and eye is not None else eye
     loss0 = None
     wall = 0.0
     for t in range(config.steps + 1):
         tic = time.perf_counter()
-        A = eye if eye is not None else end_to_end(Ws[1:])  # W_L ⋯ W_2: (d, d_1)
-        loss, AtG, GBt = problem.loss_and_products(A, Ws[0])
+        A = eye if eye is not None else end_to_end(Xs[1:])  # W_L ⋯ W_2: (d, d_1)
+        loss, AtG, GBt = problem.loss_and_products(A, Xs[0])
         wall += time.perf_counter() - tic
         loss0 = loss if loss0 is None else loss0
         diverged = not math.isfinite(loss) or loss > config.diverge_factor * max(loss0, 1e-300)
@@ -192,9 +210,10 @@ def _run(problem, network, config, callback) -> Trajectory:
         if last:
             break
         tic = time.perf_counter()
-        grads = factor_grads_from(Ws, AtG, GBt)
-        for W, g, eta in zip(Ws, grads, steps):
-            W.sub_(g, alpha=eta)
+        grads = factor_grads_from(Xs, AtG, GBt)
+        for W, g, eta in zip(Xs, grads, steps):  # in place, in either kind of array
+            g *= eta
+            W -= g
         wall += time.perf_counter() - tic
     traj.Ws = Ws
     return traj
