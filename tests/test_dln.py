@@ -88,12 +88,14 @@ def test_spectral_init_is_the_surrogates_top_singular_pairs():
 @pytest.mark.parametrize("model,depth", [("dln", 1), ("dln", 3), ("cdln", 2), ("cdln", 4), ("compressed", 3)])
 def test_numpy_and_torch_engines_give_the_same_trajectory(kind, model, depth):
     problem = C.make_problem(kind, 40, 3, observed=0.4, seed=5)
-    net = C.make_network(model, problem, depth, lr_ratio=2.0 if model != "compressed" else 0.5, seed=5)
+    # a large ε skips the first plateau, so the 400 steps move the loss a lot
+    net = C.make_network(model, problem, depth, init_scale=0.3, lr_ratio=2.0 if model != "compressed" else 0.5,
+                         seed=5)
     runs = [C.train(problem, net, C.TrainConfig(lr=5.0, steps=400, record_every=50, engine=engine))
             for engine in ("torch", "numpy")]
     a, b = (torch.tensor(r.train_loss) for r in runs)
     torch.testing.assert_close(a, b, rtol=1e-12, atol=0)
-    assert a[-1] < 0.9 * a[0]  # it trained
+    assert a[-1] < 0.5 * a[0]  # it trained
     for Wa, Wb in zip(runs[0].Ws, runs[1].Ws):
         assert isinstance(Wb, torch.Tensor)
         torch.testing.assert_close(Wa, Wb, rtol=1e-11, atol=1e-14)
