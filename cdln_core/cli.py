@@ -76,6 +76,8 @@ RUN_FLAGS = {
     "steps": (_number(int, 0), "most gradient steps (≥ 0)", dict(required=True)),
     "tol": (_number(float, 0), "stop when the training loss ≤ tol (default 0: never)", dict(default=0.0)),
     "record_every": (_number(int, 1), "record every K steps (≥ 1, default 100)", dict(default=100)),
+    "max_seconds": (_number(float, 0, low_open=True), "stop after this many seconds of optimization (> 0)",
+                    dict(default=None)),
     "seed": (_number(int, 0), "seed ≥ 0: the same seed gives the same problem for every model", dict(default=0)),
 }
 
@@ -123,7 +125,7 @@ def run_config(config: dict) -> tuple[dict, Trajectory]:
         network = make_network(config["model"], problem, config["depth"], rank_hat=config["rank_hat"],
                                init_scale=config["init_scale"], lr_ratio=config["lr_ratio"], seed=config["seed"])
         train_config = TrainConfig(lr=config["lr"], steps=config["steps"], tol=config["tol"],
-                                   record_every=config["record_every"])
+                                   record_every=config["record_every"], max_seconds=config["max_seconds"])
     except ValueError as err:  # the core names its argument; say it as the flag
         message = str(err)
         for name in RUN_FLAGS:
