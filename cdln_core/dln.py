@@ -3,7 +3,8 @@
 A deep linear network (DLN) of depth L is a list of factors ``Ws = [W_1, ..., W_L]`` in
 application order, W_l of shape (d_l, d_{l-1}); its end-to-end matrix is E = W_L ⋯ W_1.
 Every model in the kit (the wide DLN, the C-DLN of [K], the Yaras compression of [Y]) is such a
-list, so one gradient routine serves all of them.
+list, so one gradient routine serves all of them. ``end_to_end`` and the gradient routines use only
+``@`` and ``.T``, so they take torch tensors and NumPy arrays alike (training's NumPy engine).
 
 Reference: SPEC §3; [Y] Law of Parsimony (arXiv 2306.01154) for the ε-orthogonal initialization.
 """

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .compression import compressed_init, spectral_init
-from .dln import end_to_end, init_dln
+from .dln import end_to_end, init_dln, n_params
 from .problems import Problem
 
 __all__ = ["MODELS", "Network", "make_network", "init_generator"]
@@ -38,7 +38,7 @@ class Network:
 
     @property
     def n_params(self) -> int:
-        return sum(W.numel() for W in self.Ws)
+        return n_params(list(self.Ws))
 
     def end_to_end(self) -> Tensor:
         return end_to_end(list(self.Ws))
