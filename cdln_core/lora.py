@@ -230,18 +230,31 @@ class CompressedDeepLoRA(Adapter):
 
     @torch.no_grad()
     def fit(self, G0: Tensor) -> None:
-        """Set U, V from G₀ = ∇_W loss at init (m, n) and reset the inner factors to ε·I."""
+        """Set U, V from G₀ = ∇_W loss at init (m, n) and reset the inner factors to ε·I.
+
+        The compression is computed from the narrower side of W so that both bases are orthonormal:
+        for n ≤ m as in SPEC §4 (V from the gradient of W_1, U = E(0)·V/ε³), for n > m on the
+        transposed network ΔWᵀ = W_1ᵀ·W_2ᵀ·W_3ᵀ (U from the gradient of W_3, V = E(0)ᵀ·U/ε³).
+        """
         m, n = self.out_features, self.in_features
         if tuple(G0.shape) != (m, n):
             raise ValueError(f"G0 must have shape ({m}, {n}), got {tuple(G0.shape)}")
-        U, V = yaras_bases(self.wide_init(), G0.detach().to(torch.float64), self.rank_hat, init_scale=self.init_scale)
-        if n > m:  # E(0)/ε³ has orthonormal rows, not columns: U = E(0)·V/ε³ needs re-orthonormalizing
-            U, _ = torch.linalg.qr(U)
+        G0, Ws0 = G0.detach().to(torch.float64), self.wide_init()
+        if n <= m:
+            U, V = yaras_bases(Ws0, G0, self.rank_hat, init_scale=self.init_scale)  # (m, 2r̂), (n, 2r̂)
+        else:
+            V, U = yaras_bases([W.T for W in reversed(Ws0)], G0.T, self.rank_hat, init_scale=self.init_scale)
         self.U.copy_(U)
         self.V.copy_(V)
         for W in (self.W1, self.W2, self.W3):
-            W.copy_(self.init_scale * torch.eye(2 * self.rank_hat))
+            W.copy_(self.init_scale * torch.eye(2 * self.rank_hat, dtype=torch.float64))
         self.fitted = True
+
+    def project(self, D: Tensor) -> Tensor:
+        """The part of a wide update D (m, n) that this compression keeps: D·V·Vᵀ for n ≤ m,
+        U·Uᵀ·D for n > m. With γ = 0 and a factorization loss, ΔW_c(t) = project(ΔW_wide(t))."""
+        U, V = self.U.detach(), self.V.detach()
+        return D @ V @ V.T if self.in_features <= self.out_features else U @ (U.T @ D)
 
     def factors(self) -> list[Tensor]:
         return [self.V.T, self.W1, self.W2, self.W3, self.U]
@@ -302,7 +315,10 @@ def add_adapters(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    linears = {name: mod for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and name}
+    inside = {f"{name}.base" for name, mod in model.named_modules() if isinstance(mod, Adapter)}
+    linears = {  # an adapter's own frozen base is never adapted again
+        name: mod for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and name and name not in inside
+    }
     if not linears:
         raise ValueError("model has no torch.nn.Linear submodule to adapt")
     if targets is None:
