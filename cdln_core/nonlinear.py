@@ -234,7 +234,13 @@ def make_layer(
         return _init_plain_(layer, generator=generator, init_scale=init_scale)
     if kind == "dln":
         return DeepLinear(
-            in_features, out_features, depth, bias=bias, init_scale=init_scale, generator=generator, dtype=dtype
+            in_features,
+            out_features,
+            depth,
+            bias=bias,
+            init_scale=init_scale,
+            generator=generator,
+            dtype=dtype,
         )
     if rank_hat is None:
         raise ValueError("rank_hat must be given (an integer ≥ 1) for kind 'cdln'")
@@ -366,7 +372,8 @@ class _Attention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (B, T, C)
         B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, C/H)
+        qkv = self.qkv(x).view(B, T, 3, self.heads, C // self.heads)  # (B, T, 3, H, C/H)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, C/H)
         y = F.scaled_dot_product_attention(q, k, v)  # (B, H, T, C/H)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -586,12 +593,8 @@ class FitRecord:
     update_sv: dict[str, np.ndarray] = field(default_factory=dict)
 
     def update_effective_rank(self, name: str) -> float:
-        s = self.update_sv[name]
-        total = s.sum()
-        if total <= 0:
-            return 0.0
-        p = s[s > 0] / total
-        return float(np.exp(-(p * np.log(p)).sum()))
+        """Effective rank of the recorded ΔW called ``name`` (``spectra.effective_rank``)."""
+        return effective_rank(torch.diag(torch.from_numpy(self.update_sv[name])))
 
 
 @dataclass
