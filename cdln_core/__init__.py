@@ -6,10 +6,11 @@ AISTATS 2024, arXiv 2311.05061) and the gradient-based compression behind Deep L
 
 The spine: a parametrization (``networks``) produces E; a problem (``problems``) scores E;
 ``training`` composes the two and returns a trajectory; ``spectra`` and ``plots`` read it.
+``lora`` (Deep LoRA adapters) and ``nonlinear`` (compressed layers in MLPs and ViTs) carry the idea
+beyond matrix recovery. ``plots`` needs plotly and ``widgets`` ipywidgets: import them by name.
 """
 
-import torch as _torch
-
+from . import compression, dln, lora, networks, nonlinear, problems, spectra, training
 from .compression import cdln_n_params, compressed_init, spectral_init, yaras_bases
 from .dln import end_to_end, factor_grads, factor_grads_from, init_dln, n_params, orthogonal
 from .networks import MODELS, Network, make_network
@@ -51,6 +52,12 @@ __all__ = [
     "spectral_init",
     "train",
     "yaras_bases",
+    "compression",
+    "dln",
+    "lora",
+    "networks",
+    "nonlinear",
+    "problems",
+    "spectra",
+    "training",
 ]
-
-del _torch
