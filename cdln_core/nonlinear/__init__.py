@@ -1,0 +1,51 @@
+"""Beyond linear: deep-linear and compressed (C-DLN) layers inside nonlinear networks.
+
+[K] §6 (SPEC §7): replace a wide linear layer y = W·x + b of a nonlinear network (W of shape
+(d_out, d_in), d = width) by an overparameterized product E = W_L ⋯ W_1 (``DeepLinear``) or by the
+compressed bottleneck d_in → r̂ → … → r̂ → d_out (``CDLNLinear``), train on real data, and watch the
+updates ΔW_l(t) = W_l(t) − W_l(0) stay low-rank. One module per concept:
+
+- ``layers``: the factored layers, their initialization (ε = 1 by default, and why), ``make_layer``,
+  ``factorize`` (swap the layers of any model), ``param_groups`` (η and α·η), ``n_params``;
+- ``models``: ``MLP`` and a small ``ViT`` with swappable wide layers, ``make_model``;
+- ``data``: scikit-learn's bundled digits (``load_digits``, no download);
+- ``training``: ``FitConfig``, ``fit`` and its records, from explicit ``torch.Generator``s;
+- ``updates``: the spectrum and effective rank of a weight update.
+
+Every public name is re-exported here: ``from cdln_core.nonlinear import fit`` and
+``cdln_core.nonlinear.fit`` both work.
+
+Reference: SPEC §7; [K] Kwon et al., AISTATS 2024, §6; [Y] Yaras et al., ICML 2024.
+"""
+
+from .data import Digits, load_digits
+from .layers import KINDS, CDLNLinear, DeepLinear, FactoredLinear, factorize, make_layer, n_params, param_groups
+from .models import ARCHS, MLP, ViT, make_model
+from .training import FitConfig, FitRecord, FitResult, accuracy, fit
+from .updates import energy_rank, update_effective_rank, update_spectrum, weight_matrices
+
+__all__ = [
+    "KINDS",
+    "ARCHS",
+    "FactoredLinear",
+    "DeepLinear",
+    "CDLNLinear",
+    "make_layer",
+    "factorize",
+    "param_groups",
+    "n_params",
+    "MLP",
+    "ViT",
+    "make_model",
+    "Digits",
+    "load_digits",
+    "FitConfig",
+    "FitRecord",
+    "FitResult",
+    "fit",
+    "accuracy",
+    "weight_matrices",
+    "update_spectrum",
+    "update_effective_rank",
+    "energy_rank",
+]
