@@ -198,10 +198,10 @@ class Completion(Problem):
             csr_t = torch.sparse_coo_tensor(torch.stack([cols, rows]), y, (d, d)).to_sparse_csr()
         object.__setattr__(self, "_y", y)
         object.__setattr__(self, "_mask_n", self.mask / idx.numel())
-        object.__setattr__(self, "_y_t", y[order_t].contiguous())
-        object.__setattr__(self, "_index_t", idx[order_t].contiguous())
-        object.__setattr__(self, "_csr", (csr.crow_indices(), csr.col_indices()))
-        object.__setattr__(self, "_csr_t", (csr_t.crow_indices(), csr_t.col_indices()))
+        object.__setattr__(self, "_order_t", order_t)
+        # int32 indices: what the sparse kernel uses, so no conversion at every step
+        object.__setattr__(self, "_csr", (csr.crow_indices().int(), csr.col_indices().int()))
+        object.__setattr__(self, "_csr_t", (csr_t.crow_indices().int(), csr_t.col_indices().int()))
 
     @property
     def observed(self) -> float:
@@ -238,7 +238,7 @@ class Completion(Problem):
         # gradient as a sparse matrix on Ω, so the products cost |Ω|·k, not d²·k
         E = (A @ B).view(-1)  # (d²,)
         r = E.take(self.index).sub_(self._y).mul_(1.0 / n)  # G on Ω, row-major: (|Ω|,)
-        r_t = E.take(self._index_t).sub_(self._y_t).mul_(1.0 / n)  # the same, column-major
+        r_t = r.index_select(0, self._order_t)  # the same, column-major (a gather from r, not from E)
         loss = 0.5 * n * torch.dot(r, r).item()
         G = torch.sparse_csr_tensor(*self._csr, r, (d, d))
         G_t = torch.sparse_csr_tensor(*self._csr_t, r_t, (d, d))
