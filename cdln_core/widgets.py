@@ -9,12 +9,14 @@ The one place that imports ipywidgets. Generic: nothing here knows about deep li
   ``batch_update()`` (a fixed trace set is updated in place, so ``uirevision`` keeps the zoom);
 - ``Stream``: the frame pump handed to a run; ``stream.show(build)`` draws ``build()`` (a figure or a
   tuple of figures, one per output) at most every ``min_interval`` seconds, ``final=True`` always;
-  ``stream.recorder(build)`` is a ``train(..., callback=...)`` that collects records and draws
-  ``build(records)``; ``stream.warn(text)`` writes to the message area;
-- ``bind(controls, run, outputs, *, interactive)`` → ``Panel``: calls ``run(stream, **values)`` once
-  now and again on every control change. A ``ValueError`` (an invalid combination such as rank > width)
-  is shown as a message, not a traceback, and the figures keep their last frame; a returned result with
-  a ``diverged_step`` is reported as diverged. ``panel.set(**values)`` changes controls from Python.
+  ``stream.recorder(build, total=steps)`` is a ``train(..., callback=...)`` that collects records and
+  draws ``build(records)``, spread over at least ``pace`` seconds so a fast run still unfolds on
+  screen; ``stream.warn(text)`` writes to the message area;
+- ``bind(controls, run, outputs, *, interactive, min_interval=0.1, pace=0.0)`` → ``Panel``: calls
+  ``run(stream, **values)`` once now and again on every control change. A ``ValueError`` (an invalid
+  combination such as rank > width) is shown as a message, not a traceback, and the figures keep their
+  last frame; a returned result with a ``diverged_step`` is reported as diverged.
+  ``panel.set(**values)`` changes controls from Python (one rerun).
 
 Typical use in a notebook::
 
@@ -31,15 +33,15 @@ from __future__ import annotations
 import html
 import math
 import time
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
 
 __all__ = ["Message", "Panel", "Stream", "bind", "dropdown", "live", "refresh", "slider"]
 
-_LAYOUT_KEYS = ("title", "annotations", "shapes", "xaxis", "yaxis", "xaxis2", "yaxis2", "xaxis3", "yaxis3")
 
 
 def live(fig: go.Figure, interactive: bool = True) -> go.Figure:
@@ -102,7 +104,8 @@ def refresh(target: go.Figure, new: go.Figure) -> go.Figure:
     Same number and types of traces: updated in place (one message for a FigureWidget). Otherwise
     the traces are replaced. Returns ``target``.
     """
-    batch = target.batch_update() if isinstance(target, go.FigureWidget) else nullcontext()
+    # a FigureWidget is an ipywidget; testing that avoids importing go.FigureWidget (slow) for static figures
+    batch = target.batch_update() if isinstance(target, W.Widget) else nullcontext()
     same = len(target.data) == len(new.data) and all(
         a.type == b.type for a, b in zip(target.data, new.data)
     )
@@ -110,7 +113,10 @@ def refresh(target: go.Figure, new: go.Figure) -> go.Figure:
         if same:
             for old, fresh in zip(target.data, new.data):
                 old.update(fresh.to_plotly_json(), overwrite=True)
-        layout = {k: new.layout[k] for k in _LAYOUT_KEYS if k in new.layout}
+        layout = new.layout.to_plotly_json()  # what the builder set: axes, titles, markers, size
+        layout.pop("template", None)  # the same for every frame of a figure
+        layout.setdefault("annotations", [])  # clear a previous run's markers (e.g. "diverged")
+        layout.setdefault("shapes", [])
         target.layout.update(layout, overwrite=True)
     if not same:
         target.data = ()
@@ -159,11 +165,13 @@ class Stream:
         interactive: bool = True,
         message: Message | None = None,
         min_interval: float = 0.1,
+        pace: float = 0.0,
     ):
         self.outputs = list(outputs)
         self.interactive = interactive
         self.message = message
         self.min_interval = min_interval
+        self.pace = pace
         self.start = time.perf_counter()
         self.frames = 0
         self.first_frame: float | None = None
@@ -189,12 +197,24 @@ class Stream:
         self.last_frame = elapsed
         return True
 
-    def recorder(self, build: Callable[[list], go.Figure | Sequence[go.Figure]]) -> Callable[[Any], None]:
-        """A ``train`` callback: keeps every record in ``self.records`` and draws ``build(records)``."""
+    def recorder(
+        self, build: Callable[[list], go.Figure | Sequence[go.Figure]], *, total: int | None = None
+    ) -> Callable[[Any], None]:
+        """A ``train`` callback: keeps every record in ``self.records`` and draws ``build(records)``.
+
+        With ``total`` (the run's step budget) and a ``pace`` > 0, an interactive run is spread over at
+        least ``pace`` seconds (record at step t shown no earlier than pace·t/total after the start),
+        so a run that takes 0.2 s still unfolds in front of the class. Recorded wall times exclude this.
+        """
         self.records: list = []
+        start = time.perf_counter()
 
         def callback(record) -> None:
             self.records.append(record)
+            if total and self.pace > 0 and self.interactive:
+                lag = self.pace * record.step / total - (time.perf_counter() - start)
+                if lag > 0:
+                    time.sleep(lag)
             self.show(lambda: build(self.records))
 
         return callback
@@ -207,8 +227,19 @@ class Stream:
 class Panel:
     """Controls, a message area and the live outputs of one ``bind``; displays itself."""
 
-    def __init__(self, controls: dict[str, W.Widget], run, outputs, message: Message, interactive: bool):
+    def __init__(
+        self,
+        controls: dict[str, W.Widget],
+        run,
+        outputs,
+        message: Message,
+        interactive: bool,
+        min_interval: float = 0.1,
+        pace: float = 0.0,
+    ):
         self.controls = controls
+        self.min_interval = min_interval
+        self.pace = pace
         self.run = run
         self.outputs = list(outputs)
         self.message = message
@@ -229,7 +260,13 @@ class Panel:
         self.busy = True
         self.message.clear()
         self.error = None
-        self.stream = Stream(self.outputs, interactive=self.interactive, message=self.message)
+        self.stream = Stream(
+            self.outputs,
+            interactive=self.interactive,
+            message=self.message,
+            min_interval=self.min_interval,
+            pace=self.pace,
+        )
         try:
             self.result = self.run(self.stream, **self.values)
         except ValueError as err:  # the boundary's contract: a bad combination, said in words
@@ -283,13 +320,17 @@ def bind(
     outputs: Sequence[go.Figure],
     *,
     interactive: bool = True,
+    min_interval: float = 0.1,
+    pace: float = 0.0,
 ) -> Panel:
     """Wire ``controls`` to ``run(stream, **values)`` drawing into ``outputs``; run once now.
 
-    ``outputs`` are figures from ``live`` (FigureWidgets when interactive). Display the returned
-    ``Panel`` (last expression of a cell) to show controls, messages and figures.
+    ``outputs`` are figures from ``live`` (FigureWidgets when interactive). ``min_interval``: the
+    shortest time between two streamed frames (seconds). ``pace``: the least time a run streamed
+    through ``stream.recorder(..., total=steps)`` takes on screen (seconds; 0 = as fast as it goes).
+    Display the returned ``Panel`` (last expression of a cell) to show controls, messages and figures.
     """
-    panel = Panel(dict(controls), run, outputs, Message(), interactive)
+    panel = Panel(dict(controls), run, outputs, Message(), interactive, min_interval, pace)
     for c in panel.controls.values():
         c.observe(panel.update, names="value")
     panel.update()

@@ -19,7 +19,7 @@ Reference: SPEC §3–§5; [Y] Law of Parsimony; [K] §4–§5.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -37,6 +37,18 @@ __all__ = [
     "mark_diverged",
     "alignment_series",
 ]
+
+
+# log axes: a label per decade only (plotly adds 2 and 5 between decades, unreadable on a projector)
+LOG = {"type": "log", "exponentformat": "power", "dtick": 1}
+
+
+def _log_axis(*arrays) -> dict:
+    """LOG, with a label every k decades so that a wide range keeps about 7 labels."""
+    vals = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays] or [np.ones(1)])
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    decades = np.log10(vals.max() / vals.min()) if vals.size else 1.0
+    return {**LOG, "dtick": max(1, int(np.ceil(decades / 7)))}
 
 
 def _steps(records) -> np.ndarray:
@@ -97,12 +109,11 @@ def _staircase_traces(fig, records, sigma, *, n_extra, row=None, col=None, legen
     x = _steps(records)
     sv = _e2e(records, k)
     where = dict(row=row, col=col) if row is not None else {}
-    xr = [x[0], x[-1]] if len(x) else [0, 1]
     for i in range(r):
         fig.add_trace(
             go.Scatter(
-                x=xr,
-                y=[sigma[i], sigma[i]],
+                x=x,  # on the records' grid: two-point lines came out garbled in a live FigureWidget
+                y=np.full(len(x), sigma[i]),
                 mode="lines",
                 line=dict(color=color(i), dash="dot", width=2),
                 name=f"σ{i + 1}(Φ)",
@@ -181,18 +192,20 @@ def staircases(
     fig = subplots(1, len(names), titles=names, title=title, shared_yaxes=True, horizontal_spacing=0.04)
     for j, name in enumerate(names):
         _staircase_traces(fig, runs[name], sigma, n_extra=n_extra, row=1, col=j + 1, legend=j == 0)
-    fig.update_xaxes(title_text="step t", type="log" if log_x else "linear")
+    fig.update_xaxes(title_text="step t", **(LOG if log_x else {"type": "linear"}))
     fig.update_yaxes(title_text="singular value", row=1, col=1)
     return fig
 
 
-def _grouped(x: np.ndarray, Y: np.ndarray) -> tuple[list, list]:
-    """Several lines (columns of Y) as one trace separated by None gaps: fewer traces, faster."""
-    xs, ys = [], []
-    for j in range(Y.shape[1]):
-        xs += [*x.tolist(), None]
-        ys += [*Y[:, j].tolist(), None]
-    return xs, ys
+def _grouped(x: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Several lines (columns of Y (n, k)) as one trace, separated by NaN gaps: fewer traces, and
+    numpy arrays validate much faster than lists."""
+    n, k = Y.shape if Y.ndim == 2 else (len(x), 0)
+    xs = np.full((k, n + 1), np.nan)
+    ys = np.full((k, n + 1), np.nan)
+    xs[:, :n] = x
+    ys[:, :n] = Y.T
+    return xs.ravel(), ys.ravel()
 
 
 def factor_spectra(
@@ -219,12 +232,13 @@ def factor_spectra(
     for j, l in enumerate(idx):
         S = np.array([np.asarray(r.factor_singular_values[l]) for r in records]) if records else np.zeros((0, 1))
         for gname, c, pick in groups:
-            xs, ys = _grouped(x, pick(S.T).T if S.size else S)
+            xs, ys = _grouped(x, pick(S.T).T)  # (records, group size)
             fig.add_trace(
                 go.Scatter(
                     x=xs,
                     y=ys,
                     mode="lines",
+                    connectgaps=False,
                     line=dict(color=c, width=LINE_WIDTH if "middle" not in gname else 2),
                     name=gname,
                     legendgroup=gname,
@@ -234,9 +248,8 @@ def factor_spectra(
                 col=j + 1,
             )
     fig.update_xaxes(title_text="step t")
-    fig.update_yaxes(type="log", row=1, col=1, title_text="singular value of W_l")
-    fig.update_yaxes(type="log")
-    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(title_text="singular value of W_l", row=1, col=1)
+    fig.update_yaxes(**LOG)
     return mark_diverged(fig, diverged_step)
 
 
@@ -247,58 +260,37 @@ def invariance(
     rho_theory: Sequence[float],
     spread: Sequence[float],
     *,
+    rho_scale: float | None = None,
+    angle_name: str = "sin of the largest principal angle",
     title: str | None = "The active subspace does not move; ρ(t) follows its recursion",
 ) -> go.Figure:
-    """Left: largest principal angle (radians, log y) between W_1's active input subspace at step t
-    and the one predicted from the start; spread max − min of the middle singular values.
-    Right: ρ(t) measured against the recursion ρ(t+1) = ρ(t) − η'·ρ(t)^{2L−1}."""
+    """Left (log y): how far W_1's active input subspace at step t is from the one predicted at the
+    start (``angle``, e.g. the sine of the largest principal angle), and the spread max − min of the
+    middle singular values. Right: ρ(t) measured against the recursion ρ(t+1) = ρ(t) − η'·ρ(t)^{2L−1};
+    with ``rho_scale`` = ε both are drawn as ρ/ε − 1, whose changes are readable (ρ itself moves by ~1e-9·ε)."""
     fig = subplots(1, 2, titles=("active subspace vs prediction", "ρ(t): measured vs recursion"), title=title)
     x = np.asarray(steps, dtype=float)
-    floor = 1e-16  # log axis: exact zeros drawn at the floor
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=np.maximum(np.asarray(angle, dtype=float), floor),
-            mode="lines",
-            line=dict(color=COLORS["dln"], width=LINE_WIDTH),
-            name="largest principal angle",
-        ),
-        row=1,
-        col=1,
+    floor = 1e-17  # log axis: exact zeros drawn at the floor
+    angle = np.maximum(np.asarray(angle, dtype=float), floor)
+    spread = np.maximum(np.asarray(spread, dtype=float), floor)
+    rho, rho_theory = np.asarray(rho, dtype=float), np.asarray(rho_theory, dtype=float)
+    if rho_scale:
+        rho, rho_theory = rho / rho_scale - 1, rho_theory / rho_scale - 1
+    left = (
+        (angle, angle_name, dict(color=COLORS["dln"], width=LINE_WIDTH)),
+        (spread, "spread of the middle block", dict(color="#777", width=LINE_WIDTH, dash="dash")),
     )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=np.maximum(np.asarray(spread, dtype=float), floor),
-            mode="lines",
-            line=dict(color="#777", width=LINE_WIDTH, dash="dash"),
-            name="spread of the middle block",
-        ),
-        row=1,
-        col=1,
+    for y, name, line in left:
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=line, name=name), row=1, col=1)
+    right = (
+        (rho, "ρ(t) measured", dict(color=COLORS["dln"], width=LINE_WIDTH + 3)),
+        (rho_theory, "ρ recursion", dict(color=COLORS["target"], width=2, dash="dash")),
     )
-    fig.add_trace(
-        go.Scatter(
-            x=x, y=rho, mode="lines", line=dict(color=COLORS["dln"], width=LINE_WIDTH + 3), name="ρ(t) measured"
-        ),
-        row=1,
-        col=2,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=rho_theory,
-            mode="lines",
-            line=dict(color=COLORS["target"], width=2, dash="dash"),
-            name="ρ recursion",
-        ),
-        row=1,
-        col=2,
-    )
+    for y, name, line in right:
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=line, name=name), row=1, col=2)
     fig.update_xaxes(title_text="step t")
-    fig.update_yaxes(type="log", exponentformat="power", title_text="radians / spread", row=1, col=1)
-    fig.update_yaxes(title_text="ρ", row=1, col=2)
-    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(title_text="distance / spread", row=1, col=1, **_log_axis(angle, spread))
+    fig.update_yaxes(title_text="ρ/ε − 1" if rho_scale else "ρ", exponentformat="power", row=1, col=2)
     return fig
 
 
@@ -322,11 +314,13 @@ def error_curves(
         if seconds
         else figure(title, xaxis="step t", yaxis=ylabel)
     )
+    shown = []
     for j, (name, records) in enumerate(runs.items()):
         kind = kinds.get(name, name)
         c = COLORS.get(kind, color(j))
         legend = name if not n_params or name not in n_params else f"{name} ({n_params[name]:,} params)"
         y = np.array([getattr(r, metric) for r in records], dtype=float)
+        shown.append(y)
         cols = [(1, _steps(records))]
         if seconds:
             cols.append((2, np.array([r.wall_time for r in records], dtype=float)))
@@ -347,7 +341,7 @@ def error_curves(
         step = (diverged or {}).get(name)
         if step is not None:
             mark_diverged(fig, step, **({"row": 1, "col": 1} if seconds else {}))
-    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_yaxes(**_log_axis(*shown))
     if seconds:
         fig.update_xaxes(title_text="step t", row=1, col=1)
         fig.update_xaxes(title_text="seconds", row=1, col=2)
@@ -378,8 +372,8 @@ def sweep(
         if len(ys) == 1:
             fig.add_trace(
                 go.Scatter(
-                    x=[xs.min(), xs.max()],
-                    y=[ys[0], ys[0]],
+                    x=np.array([xs.min(), xs.max()]),
+                    y=np.full(2, ys[0]),
                     mode="lines",
                     line=dict(color=c, width=LINE_WIDTH, dash="dash"),
                     name=name,
@@ -392,8 +386,8 @@ def sweep(
                     name=name,
                 )
             )
-    fig.update_xaxes(type="log" if log_x else "linear")
-    fig.update_yaxes(type="log" if log_y else "linear")
+    fig.update_xaxes(**(LOG if log_x else {"type": "linear"}))
+    fig.update_yaxes(**(LOG if log_y else {"type": "linear"}))
     return fig
 
 
@@ -403,14 +397,19 @@ def losses(
     title: str | None = "Fitting the observed entries is not recovering the matrix",
 ) -> go.Figure:
     """Per run: training loss (solid) and test loss on the unobserved entries (dashed), log y."""
-    fig = figure(title, xaxis="step t", yaxis={"type": "log", "exponentformat": "power", "title_text": "loss"})
+    fig = figure(title, xaxis="step t", yaxis="loss")
+    shown = []
     for j, (name, records) in enumerate(runs.items()):
         x = _steps(records)
         c = color(j)
-        fig.add_trace(go.Scatter(x=x, y=[r.train_loss for r in records], mode="lines",
-                                 line=dict(color=c, width=LINE_WIDTH), name=f"{name}: train"))
-        test = [np.nan if r.test_loss is None else r.test_loss for r in records]
+        train = np.array([r.train_loss for r in records], dtype=float)
+        fig.add_trace(
+            go.Scatter(x=x, y=train, mode="lines", line=dict(color=c, width=LINE_WIDTH), name=f"{name}: train")
+        )
+        test = np.array([np.nan if r.test_loss is None else r.test_loss for r in records], dtype=float)
+        shown += [train, test]
         fig.add_trace(go.Scatter(x=x, y=test, mode="lines", line=dict(color=c, width=LINE_WIDTH, dash="dash"),
                                  name=f"{name}: test (unobserved)"))
+    fig.update_yaxes(**_log_axis(*shown))
     return fig
 

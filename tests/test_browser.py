@@ -1,0 +1,148 @@
+"""A real browser: JupyterLab + headless Debian Chromium (Playwright) runs a notebook and moves a slider.
+
+Starts JupyterLab on a free loopback port (no token, a private settings folder with notebook windowing
+off so every cell stays in the page), opens ``notebooks/00_tour.ipynb``, runs all cells, types a new
+depth into the first slider's readout, and checks that the plotted line changed and that no traceback
+appeared. A screenshot is kept in ``artifacts/``. Needs ``/usr/bin/chromium`` (``apt-get install
+chromium``); never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+NOTEBOOK = "notebooks/00_tour.ipynb"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    pytest.importorskip("playwright.sync_api")
+    tmp = tmp_path_factory.mktemp("lab")
+    settings = tmp / "settings"
+    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"})
+    )
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"checkForUpdates": False, "fetchNews": "false"})
+    )
+    port = _free_port()
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+    }
+    log = open(tmp / "lab.log", "w")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+            "--allow-root", "--ServerApp.token=", "--ServerApp.password=",
+            "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={ROOT}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("JupyterLab did not start: " + (tmp / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _lines(page) -> list[str]:
+    return page.eval_on_selector_all("path.js-line", "els => els.map(e => e.getAttribute('d'))")
+
+
+def test_slider_redraws_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    artifacts = ROOT / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{lab}/lab/tree/{NOTEBOOK}", timeout=90_000)
+            page.wait_for_function("window.jupyterapp !== undefined", timeout=90_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            # the kernel reports idle in the toolbar, then a few seconds for the session to settle
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            time.sleep(3)
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            page.wait_for_selector("text=half-fitted at step", timeout=180_000)  # the claims cell ran
+            page.wait_for_selector(".widget-readout", timeout=60_000)
+            page.wait_for_function("document.querySelectorAll('path.js-line').length > 0", timeout=60_000)
+            time.sleep(2)  # the first run's final frame
+            before = _lines(page)
+            readout = page.locator(".widget-readout").first
+            readout.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("2")
+            page.keyboard.press("Enter")
+            deadline = time.time() + 60
+            while _lines(page) == before and time.time() < deadline:
+                time.sleep(0.25)
+            after = _lines(page)
+            time.sleep(2)
+            page.screenshot(path=str(artifacts / "browser_00_tour.png"), full_page=True)
+            body = page.inner_text("body")
+        finally:
+            browser.close()
+    assert after != before, "the plotted line changed after the slider moved"
+    assert "Traceback" not in body and not page_errors(body), "no traceback in the page"
+    assert "Cannot run with these settings" not in body
+
+
+def page_errors(text: str) -> str:
+    """Lines that look like a Python error in rendered output."""
+    return "\n".join(line for line in text.splitlines() if line.strip().endswith("Error") or "Error:" in line)
+
