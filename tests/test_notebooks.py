@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
-
-papermill = pytest.importorskip("papermill")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
