@@ -1,6 +1,6 @@
 """DLN against its compressions on low-rank matrix completion, side by side in one run.
 
-    python benchmarks/bench_recovery.py            # the full table (about 3 minutes on 2 cores)
+    python benchmarks/bench_recovery.py            # the full table (about 5 minutes on 2 cores)
     python benchmarks/bench_recovery.py --quick    # a smaller pass, for a smoke check
 
 Prints, for [K]'s completion setting (d=100, r=5, p=0.3, L=3, ε=1e-2, η=10, α=5) and at d=1000:
@@ -68,16 +68,26 @@ def paper_setting(seeds: list[int], repeats: int) -> list[dict]:
 
 
 def large(d: int, budget: float, seed: int = 0) -> dict:
+    """[Y]'s large setting. The loss is a mean, so its effective step is η/d²: η = 500 here plays the
+    role of η ≈ 5 at d = 100, and the C-DLN converges in about 20k steps, as in [Y]."""
     problem = C.make_problem("completion", d, 5, observed=0.2, seed=seed)
-    dln = C.make_network("dln", problem, 3, init_scale=1e-3, seed=seed)
-    cdln = C.make_network("cdln", problem, 3, init_scale=1e-3, lr_ratio=5.0, seed=seed)
-    out = {"d": d, "dln_step": time_steps(problem, dln, 10.0, 5), "cdln_step": time_steps(problem, cdln, 10.0, 400)}
-    out["dln_step"] = min(out["dln_step"], time_steps(problem, dln, 10.0, 5))
-    config = C.TrainConfig(lr=10.0, steps=10**7, tol=1e-12, record_every=10**9, max_seconds=budget)
-    for kind, net in (("dln", dln), ("cdln", cdln)):
+    nets = {"dln": C.make_network("dln", problem, 3, init_scale=1e-3, seed=seed),
+            "cdln": C.make_network("cdln", problem, 3, init_scale=1e-3, lr_ratio=5.0, seed=seed)}
+    lr = 500.0
+    out = {"d": d, "lr": lr}
+    # per-step cost: the best of several short windows, interleaved (noise only ever adds time)
+    windows = {"dln": 3, "cdln": 200}
+    for kind in ("dln", "cdln"):
+        out[f"{kind}_step"] = float("inf")
+    for _ in range(3):
+        for kind, net in nets.items():
+            out[f"{kind}_step"] = min(out[f"{kind}_step"], time_steps(problem, net, lr, windows[kind]))
+    config = C.TrainConfig(lr=lr, steps=10**7, tol=1e-12, record_every=10**9, max_seconds=budget)
+    for kind, net in nets.items():
         traj = C.train(problem, net, config)
         out[f"{kind}_budget_steps"] = traj.steps[-1]
         out[f"{kind}_budget_recovery"] = traj.recovery_error[-1]
+        out[f"{kind}_converged"] = traj.converged_step
         out[f"{kind}_params"] = traj.n_params
     return out
 
@@ -86,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one seed, one repeat, a short budget")
     args = parser.parse_args()
-    seeds, repeats, budget = ([0], 1, 5.0) if args.quick else ([0, 1, 2], 2, 30.0)
+    seeds, repeats, budget = ([0], 1, 5.0) if args.quick else ([0, 1, 2], 2, 90.0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float64\n")
 
     print("## Completion, [K] setting: d=100, r=5, p=0.3, L=3, ε=1e-2, η=10, α=5 (C-DLN), γ=0.1 (compressed)")
@@ -114,13 +124,13 @@ def main() -> None:
         achieved = dln_step_flops(d, 3) / step / 1e9
         print(f"| {d} | {rate:.1f} | {step * 1e3:.2f} | {achieved:.1f} | {achieved / rate:.0%} |")
 
-    print(f"\n## Large: d=1000, r=5, p=0.2, L=3, ε=1e-3, η=10, α=5; then each model for {budget:.0f} s\n")
+    print(f"\n## Large ([Y]): d=1000, r=5, p=0.2, L=3, ε=1e-3, η=500, α=5; each model for {budget:.0f} s\n")
     out = large(1000, budget)
-    print("| model | params | ms per step | steps in budget | recovery at budget |")
-    print("|---|---|---|---|---|")
+    print("| model | params | ms per step (best window) | steps in budget | converged at | recovery at budget |")
+    print("|---|---|---|---|---|---|")
     for kind in ("dln", "cdln"):
         print(f"| {kind} | {out[f'{kind}_params']} | {out[f'{kind}_step'] * 1e3:.2f} | "
-              f"{out[f'{kind}_budget_steps']} | {out[f'{kind}_budget_recovery']:.1e} |")
+              f"{out[f'{kind}_budget_steps']} | {out[f'{kind}_converged']} | {out[f'{kind}_budget_recovery']:.1e} |")
     print(f"\nper-step cost ratio DLN / C-DLN at d=1000: {out['dln_step'] / out['cdln_step']:.0f}×")
 
 
