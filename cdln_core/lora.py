@@ -27,6 +27,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from .checks import check_int, check_positive
 from .compression import yaras_bases
 from .dln import end_to_end, orthogonal
 
@@ -50,16 +51,6 @@ __all__ = [
 KINDS = ("lora", "deep_wide", "deep_narrow", "deep_compressed")
 
 
-def _check_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return value
-
-
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 class Adapter(nn.Module):
@@ -139,8 +130,8 @@ class LoRA(Adapter):
     def __init__(self, base: nn.Linear, rank: int, *, generator: torch.Generator, alpha: float | None = None):
         super().__init__(base)
         m, n = self.out_features, self.in_features
-        self.rank = _check_int("rank", rank, 1, min(m, n))
-        self.scaling = 1.0 if alpha is None else _check_positive("alpha", alpha) / rank
+        self.rank = check_int("rank", rank, 1, min(m, n))
+        self.scaling = 1.0 if alpha is None else check_positive("alpha", alpha) / rank
         A = (2 * torch.rand(rank, n, generator=generator, dtype=torch.float64) - 1) / math.sqrt(n)
         self.A = nn.Parameter(A.to(**self._factory()))  # (r, n)
         self.B = nn.Parameter(torch.zeros(m, rank, **self._factory()))  # (m, r)
@@ -167,8 +158,8 @@ class DeepLoRA(Adapter):
     ):
         super().__init__(base)
         m, n = self.out_features, self.in_features
-        self.width = min(m, n) if width is None else _check_int("width", width, 1, min(m, n))
-        self.init_scale = _check_positive("init_scale", init_scale)
+        self.width = min(m, n) if width is None else check_int("width", width, 1, min(m, n))
+        self.init_scale = check_positive("init_scale", init_scale)
         w, eps = self.width, self.init_scale
         draw = lambda rows, cols: nn.Parameter(
             (eps * orthogonal(rows, cols, generator=generator)).to(**self._factory())
@@ -209,8 +200,8 @@ class CompressedDeepLoRA(Adapter):
         m, n = self.out_features, self.in_features
         if min(m, n) < 2:
             raise ValueError(f"deep_compressed needs min(m, n) ≥ 2, got m={m}, n={n}")
-        self.rank_hat = _check_int("rank_hat", rank_hat, 1, min(m, n) // 2)
-        self.init_scale = _check_positive("init_scale", init_scale)
+        self.rank_hat = check_int("rank_hat", rank_hat, 1, min(m, n) // 2)
+        self.init_scale = check_positive("init_scale", init_scale)
         k, eps = 2 * rank_hat, self.init_scale
         # a seed, not the wide init itself: the (w, n), (w, w), (m, w) factors are drawn only in fit
         self._seed = int(torch.randint(0, 2**62, (1,), generator=generator))
@@ -376,7 +367,7 @@ def fit_compressed(model: nn.Module, loss_fn: Callable[[nn.Module], Tensor]) -> 
 def param_groups(model: nn.Module, lr: float, *, outer_lr_ratio: float = 1e-2) -> list[dict]:
     """Optimizer parameter groups: every trainable parameter at lr (η), except the bases U, V of
     ``deep_compressed`` adapters at γ·η, γ = ``outer_lr_ratio`` (0 freezes them)."""
-    _check_positive("lr", lr)
+    check_positive("lr", lr)
     if isinstance(outer_lr_ratio, bool) or not isinstance(outer_lr_ratio, (int, float)) or not (
         math.isfinite(outer_lr_ratio) and outer_lr_ratio >= 0
     ):

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .checks import check_int, check_positive
 from .lora import KINDS, adapters, add_adapters, deltas, fit_compressed, n_trainable, param_groups
 
 __all__ = [
@@ -89,17 +90,6 @@ def _loss_fn(kind: str) -> Callable[[Tensor, Tensor], Tensor]:
     raise ValueError(f"loss must be 'mse' or 'ce', got {kind!r}")
 
 
-def _check_int(name: str, value, low: int, high: float = math.inf) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        hi = "∞" if high == math.inf else int(high)
-        raise ValueError(f"{name} must be an integer in [{low}, {hi}], got {value!r}")
-    return value
-
-
-def _check_nonneg(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
-    return float(value)
 
 
 # ---------------------------------------------------------------- teacher–student
@@ -124,12 +114,12 @@ def teacher_student(
     ratio). The task draws W₀, ΔW*, A from ``seed`` and the samples from their own stream, so the
     same seed gives the same truth for every N.
     """
-    _check_int("n_samples", n_samples, 1)
-    _check_int("d", d, 2)
-    _check_int("rank_star", rank_star, 1, d)
-    _check_int("n_test", n_test, 1)
-    _check_nonneg("noise", noise)
-    _check_nonneg("decay", decay)
+    check_int("n_samples", n_samples, 1)
+    check_int("d", d, 2)
+    check_int("rank_star", rank_star, 1, d)
+    check_int("n_test", n_test, 1)
+    check_positive("noise", noise, allow_zero=True)
+    check_positive("decay", decay, allow_zero=True)
     g = torch.Generator().manual_seed(seed)
     f64 = torch.float64
     W0 = torch.randn(d, d, generator=g, dtype=f64) / math.sqrt(d)  # (d, d)
@@ -215,8 +205,8 @@ def digits(
     ``seed``; the test set is every other sample of the digits 5–9; the loss is the cross-entropy over
     the ten outputs. Adapters go on all three Linear layers.
     """
-    _check_int("shots", shots, 1, 100)
-    _check_int("hidden", hidden, 2)
+    check_int("shots", shots, 1, 100)
+    check_int("hidden", hidden, 2)
     pretrained, data = _pretrained_digits(pretrain_seed, hidden, pretrain_epochs)
     X, y = data["X"], data["y"]
     g = torch.Generator().manual_seed(seed)
@@ -265,12 +255,12 @@ class FitConfig:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        _check_int("rank", self.rank, 1)
-        _check_int("steps", self.steps, 1)
-        _check_int("record_every", self.record_every, 1)
+        check_int("rank", self.rank, 1)
+        check_int("steps", self.steps, 1)
+        check_int("record_every", self.record_every, 1)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        _check_nonneg("outer_lr_ratio", self.outer_lr_ratio)
+        check_positive("outer_lr_ratio", self.outer_lr_ratio, allow_zero=True)
 
 
 @dataclass

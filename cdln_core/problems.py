@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .checks import check_int
 from .dln import orthogonal
 
 __all__ = [
@@ -42,14 +43,6 @@ __all__ = [
 
 PROBLEMS = ("factorization", "completion", "sensing")
 
-
-def _check_int(name: str, value, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-        high is not None and value > high
-    ):
-        allowed = f"an integer ≥ {low}" if high is None else f"an integer in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return value
 
 
 def _like(A, t: Tensor):
@@ -78,8 +71,8 @@ def make_target(
     descending here); a geometric sequence from √d down to √d/κ for ``condition_number`` κ; or the
     well-separated default. Returns (U (d, r), σ (r,), V (d, r)).
     """
-    _check_int("d", d, 1)
-    _check_int("rank", rank, 1, d)
+    check_int("d", d, 1)
+    check_int("rank", rank, 1, d)
     U = orthogonal(d, rank, generator=generator)  # (d, r)
     V = orthogonal(d, rank, generator=generator)  # (d, r)
     if singular_values is not None:
@@ -344,9 +337,9 @@ def make_problem(
     """
     if kind not in PROBLEMS:
         raise ValueError(f"problem must be one of {', '.join(PROBLEMS)}, got {kind!r}")
-    _check_int("d", d, 1)
-    _check_int("rank", rank, 1, d)
-    _check_int("seed", seed, 0)
+    check_int("d", d, 1)
+    check_int("rank", rank, 1, d)
+    check_int("seed", seed, 0)
     g = torch.Generator().manual_seed(seed)
     U, sigma, V = make_target(d, rank, generator=g, singular_values=singular_values,
                               condition_number=condition_number)
@@ -361,7 +354,7 @@ def make_problem(
         index = torch.sort(torch.randperm(d * d, generator=g)[:n]).values
         return Completion(U, sigma, V, index=index)
     m = 5 * d * rank if measurements is None else measurements
-    _check_int("measurements", m, 1)
+    check_int("measurements", m, 1)
     if not (isinstance(noise, (int, float)) and noise >= 0 and math.isfinite(noise)):
         raise ValueError(f"noise must be a finite number ≥ 0, got {noise!r}")
     return Sensing(U, sigma, V, measurements=m, noise=float(noise), seed=seed,

@@ -229,7 +229,7 @@ def test_compressed_tracks_wide_early_on_teacher_student():
         (lambda: add_adapters(_mlp(4, 6, 0), "lora", rank=1, generator=torch.Generator(), targets=["fc9"]),
          "not Linear layers"),
         (lambda: param_groups(_mlp(4, 6, 0), -1.0), "lr must be"),
-        (lambda: FitConfig(kind="lora", steps=0), r"steps must be an integer in \[1, ∞\]"),
+        (lambda: FitConfig(kind="lora", steps=0), r"steps must be an integer ≥ 1"),
         (lambda: teacher_student(8, seed=0, rank_star=40), r"rank_star must be an integer in \[1, 32\]"),
         (lambda: teacher_student(8, seed=0, noise=-1), "noise must be a finite number ≥ 0"),
     ],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import _check_int
+from ..checks import check_int
 
 __all__ = ["Digits", "load_digits"]
 
@@ -33,7 +33,7 @@ def load_digits(*, test_fraction: float = 0.25, seed: int = 0) -> Digits:
     which ships the data: nothing is downloaded)."""
     if not (isinstance(test_fraction, float) and 0.0 < test_fraction < 1.0):
         raise ValueError(f"test_fraction must be a float in (0, 1), got {test_fraction!r}")
-    _check_int("seed", seed, 0)
+    check_int("seed", seed, 0)
     from sklearn.datasets import load_digits as _sk_digits
     from sklearn.model_selection import train_test_split
 

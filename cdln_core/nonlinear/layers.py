@@ -31,8 +31,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
 
+from ..checks import check_int, check_positive
 from ..dln import end_to_end, orthogonal
-from ._checks import _check_int, _check_positive
 
 __all__ = [
     "KINDS",
@@ -66,7 +66,7 @@ class FactoredLinear(nn.Module):
     ):
         super().__init__()
         self.in_features, self.out_features = widths[0], widths[-1]
-        self.init_scale = _check_positive("init_scale", init_scale)
+        self.init_scale = check_positive("init_scale", init_scale)
         self.factors = nn.ParameterList(
             nn.Parameter(init_scale * orthogonal(d_out, d_in, generator=generator, dtype=dtype))
             for d_in, d_out in zip(widths[:-1], widths[1:])
@@ -115,9 +115,9 @@ class DeepLinear(FactoredLinear):
         generator: torch.Generator,
         dtype: torch.dtype = torch.float32,
     ):
-        _check_int("in_features", in_features, 1)
-        _check_int("out_features", out_features, 1)
-        _check_int("depth", depth, 1)
+        check_int("in_features", in_features, 1)
+        check_int("out_features", out_features, 1)
+        check_int("depth", depth, 1)
         h = max(in_features, out_features)
         widths = [in_features, *[h] * (depth - 1), out_features]
         super().__init__(widths, bias=bias, init_scale=init_scale, generator=generator, dtype=dtype)
@@ -143,10 +143,10 @@ class CDLNLinear(FactoredLinear):
         generator: torch.Generator,
         dtype: torch.dtype = torch.float32,
     ):
-        _check_int("in_features", in_features, 1)
-        _check_int("out_features", out_features, 1)
-        _check_int("depth", depth, 2)
-        _check_int("rank_hat", rank_hat, 1, min(in_features, out_features))
+        check_int("in_features", in_features, 1)
+        check_int("out_features", out_features, 1)
+        check_int("depth", depth, 2)
+        check_int("rank_hat", rank_hat, 1, min(in_features, out_features))
         self.rank_hat = int(rank_hat)
         widths = [in_features, *[rank_hat] * (depth - 1), out_features]
         super().__init__(widths, bias=bias, init_scale=init_scale, generator=generator, dtype=dtype)
@@ -181,7 +181,7 @@ def make_layer(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if kind == "plain":
-        _check_positive("init_scale", init_scale)
+        check_positive("init_scale", init_scale)
         layer = skip_init(nn.Linear, in_features, out_features, bias=bias, dtype=dtype)
         return _init_plain_(layer, generator=generator, init_scale=init_scale)
     if kind == "dln":
@@ -254,8 +254,8 @@ def param_groups(model: nn.Module, lr: float, lr_ratio: float = 1.0) -> list[dic
 
     Pass the result to any ``torch.optim`` optimizer. Empty groups are left out.
     """
-    lr = _check_positive("lr", lr)
-    lr_ratio = _check_positive("lr_ratio", lr_ratio)
+    lr = check_positive("lr", lr)
+    lr_ratio = check_positive("lr_ratio", lr_ratio)
     outer = {id(p): p for m in model.modules() if isinstance(m, FactoredLinear) for p in m.outer_parameters()}
     rest = [p for p in model.parameters() if id(p) not in outer]
     groups = [{"params": rest, "lr": lr, "name": "inner"}]

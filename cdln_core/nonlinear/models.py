@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
 
-from ._checks import _check_int
+from ..checks import check_int
 from .layers import KINDS, _init_plain_, factorize
 
 __all__ = ["ARCHS", "MLP", "ViT", "make_model"]
@@ -53,8 +53,8 @@ class MLP(nn.Module):
         generator: torch.Generator,
     ):  # fmt: skip
         super().__init__()
-        _check_int("width", width, 1)
-        _check_int("n_wide", n_wide, 1)
+        check_int("width", width, 1)
+        check_int("n_wide", n_wide, 1)
         self.inp = _linear(in_features, width, generator)
         self.wide = nn.ModuleList(
             _init_plain_(skip_init(nn.Linear, width, width), generator=generator) for _ in range(n_wide)
@@ -110,10 +110,10 @@ class ViT(nn.Module):
         image_size: int = 8, classes: int = 10, generator: torch.Generator,
     ):  # fmt: skip
         super().__init__()
-        _check_int("width", width, 1)
-        _check_int("blocks", blocks, 1)
-        _check_int("heads", heads, 1)
-        _check_int("patch", patch, 1, image_size)
+        check_int("width", width, 1)
+        check_int("blocks", blocks, 1)
+        check_int("heads", heads, 1)
+        check_int("patch", patch, 1, image_size)
         if image_size % patch:
             raise ValueError(f"patch must divide image_size={image_size}, got {patch}")
         if dim % heads:
@@ -157,7 +157,7 @@ def make_model(
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    _check_int("seed", seed, 0)
+    check_int("seed", seed, 0)
     g = torch.Generator().manual_seed(seed)
     model = (MLP if arch == "mlp" else ViT)(width, generator=g, **arch_kwargs)
     g_wide = torch.Generator().manual_seed(seed + 1_000_003)

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_int, check_positive
 from ..spectra import effective_rank
-from ._checks import _check_int, _check_positive
 from .data import Digits
 from .layers import n_params, param_groups
 from .updates import update_spectrum, weight_matrices
@@ -55,15 +55,15 @@ class FitConfig:
     threads: int | None = 1
 
     def __post_init__(self):
-        _check_positive("lr", self.lr)
-        _check_positive("lr_ratio", self.lr_ratio)
-        _check_positive("momentum", self.momentum, allow_zero=True)
-        _check_positive("weight_decay", self.weight_decay, allow_zero=True)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("record_every", self.record_every, 1)
+        check_positive("lr", self.lr)
+        check_positive("lr_ratio", self.lr_ratio)
+        check_positive("momentum", self.momentum, allow_zero=True)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("record_every", self.record_every, 1)
         if self.threads is not None:
-            _check_int("threads", self.threads, 1)
+            check_int("threads", self.threads, 1)
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be one of sgd, adam, got {self.optimizer!r}")
 
@@ -136,7 +136,7 @@ def fit(
     ``callback(record)`` runs after each record (a notebook streams it into a figure); returning
     True stops the run. A non-finite loss stops the run and sets ``diverged_step``.
     """
-    _check_int("seed", seed, 0)
+    check_int("seed", seed, 0)
     before = torch.get_num_threads()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
