@@ -12,6 +12,7 @@ stderr naming the flag and its allowed range), 3 when a run diverged. The JSON s
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -214,12 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="train one model on one problem and report its trajectory")
     _add_run_flags(run)
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=functools.partial(_cmd_run, parser=run))
     sweep = sub.add_parser("sweep", help="the same run for several values of one flag, side by side")
     sweep.add_argument("--vary", required=True, help="the flag to vary, e.g. lr-ratio or model")
     sweep.add_argument("values", nargs="+", help="its values")
     _add_run_flags(sweep, required=False)
-    sweep.set_defaults(func=_cmd_sweep)
+    sweep.set_defaults(func=functools.partial(_cmd_sweep, parser=sweep))
     try:
         from .lora_cli import add_parser as add_lora
     except ImportError:  # the Deep LoRA subcommand is optional
@@ -232,9 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    sub = parser._subparsers._group_actions[0].choices[args.command]
-    if args.func in (_cmd_run, _cmd_sweep):
-        return args.func(args, sub)
     return args.func(args)
 
 

@@ -144,6 +144,7 @@ class Factorization(Problem):
     """Deep matrix factorization: ½·mean over all entries of (E − Φ)²."""
 
     kind = "factorization"
+    numpy_ready = True
 
     def loss(self, E: Tensor) -> Tensor:
         return 0.5 * torch.mean((E - self.Phi) ** 2)
@@ -153,8 +154,6 @@ class Factorization(Problem):
 
     def surrogate(self) -> Tensor:
         return self.Phi
-
-    numpy_ready = True
 
     def loss_and_products(self, A, B):
         n = self.Phi.numel()
