@@ -24,8 +24,9 @@ $(VENV)/.cdln-setup: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cdln-kit)" >/dev/null
 	touch $@
 
+# Jupyter refuses to run as root without --allow-root (containers and CI machines often are root).
 lab: setup
-	$(VENV)/bin/jupyter lab --port=$(PORT) notebooks/00_tour.ipynb
+	$(VENV)/bin/jupyter lab --port=$(PORT) $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/00_tour.ipynb
 
 # Debian's Chromium for the one real-browser test (never a browser download).
 browser-deps:
