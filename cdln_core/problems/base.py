@@ -1,0 +1,190 @@
+"""Low-rank matrix recovery problems: each is a loss on the end-to-end matrix E.
+
+Target Φ = U·diag(σ)·Vᵀ (d×d, rank r, U and V Haar with orthonormal columns). Every problem reports
+the recovery error ‖E − Φ‖_F/‖Φ‖_F and gives a surrogate matrix S ≈ Φ for the spectral
+initialization of [K]. The training loop calls ``loss_and_products(A, B)`` with E = A·B
+(A = W_L⋯W_2, B = W_1): it returns the loss and the two products Aᵀ·G and G·Bᵀ of the gradient
+G = ∇_E loss, which is all the factor gradients need.
+
+A problem kind is one ``Problem`` subclass and one builder registered with ``register_problem``;
+``make_problem(kind, d, rank, ...)`` draws the target and calls the builder.
+
+Reference: [K] §5; [Y] §3.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from ..checks import check_int
+from ..dln import orthogonal
+
+__all__ = [
+    "PROBLEMS",
+    "Problem",
+    "default_singular_values",
+    "make_target",
+    "make_problem",
+    "register_problem",
+]
+
+PROBLEMS: list[str] = []  # registered kinds, in registration order
+_BUILDERS: dict[str, Callable[..., Problem]] = {}
+
+
+def _like(A, t: Tensor):
+    """``t`` as the same kind of array as ``A``: itself, or a zero-copy NumPy view."""
+    return t if isinstance(A, Tensor) else t.numpy()
+
+
+def default_singular_values(d: int, rank: int, *, generator: torch.Generator) -> Tensor:
+    """Well-separated σ as in the reference code: singular values of a d×d standard Gaussian
+    matrix at indices 0, d/(2r), 2d/(2r), … . Shape (r,), descending."""
+    S = torch.linalg.svdvals(torch.randn(d, d, generator=generator, dtype=torch.float64))
+    return S[[k * d // (2 * rank) for k in range(rank)]]
+
+
+def make_target(
+    d: int,
+    rank: int,
+    *,
+    generator: torch.Generator,
+    singular_values=None,
+    condition_number: float | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A rank-r target Φ = U·diag(σ)·Vᵀ.
+
+    σ is, in order of precedence: the given ``singular_values`` (r positive numbers, sorted
+    descending here); a geometric sequence from √d down to √d/κ for ``condition_number`` κ; or the
+    well-separated default. Returns (U (d, r), σ (r,), V (d, r)).
+    """
+    check_int("d", d, 1)
+    check_int("rank", rank, 1, d)
+    U = orthogonal(d, rank, generator=generator)  # (d, r)
+    V = orthogonal(d, rank, generator=generator)  # (d, r)
+    if singular_values is not None:
+        sigma = torch.as_tensor(singular_values, dtype=torch.float64).flatten()
+        if sigma.numel() != rank or not torch.all(torch.isfinite(sigma)) or torch.any(sigma <= 0):
+            raise ValueError(f"singular_values must be {rank} positive finite numbers (one per rank)")
+        sigma = torch.sort(sigma, descending=True).values
+    elif condition_number is not None:
+        if not (condition_number >= 1 and math.isfinite(condition_number)):
+            raise ValueError(f"condition_number must be a finite number ≥ 1, got {condition_number!r}")
+        sigma = math.sqrt(d) * torch.logspace(0, -math.log10(condition_number), rank, dtype=torch.float64)
+    else:
+        sigma = default_singular_values(d, rank, generator=generator)
+    return U, sigma, V
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A target and a loss on E. Subclasses define the loss; all share the target's metrics."""
+
+    U: Tensor  # (d, r)
+    sigma: Tensor  # (r,)
+    V: Tensor  # (d, r)
+    Phi: Tensor = field(init=False)  # (d, d)
+    kind = "problem"
+    numpy_ready = False  # does loss_and_products also take NumPy arrays (the CPU fast path)?
+
+    def __post_init__(self):
+        object.__setattr__(self, "Phi", (self.U * self.sigma) @ self.V.T)
+
+    @property
+    def d(self) -> int:
+        return self.Phi.shape[0]
+
+    @property
+    def rank(self) -> int:
+        return self.sigma.numel()
+
+    def recovery_error(self, E: Tensor) -> float:
+        """‖E − Φ‖_F / ‖Φ‖_F."""
+        return (torch.linalg.matrix_norm(E - self.Phi) / torch.linalg.matrix_norm(self.Phi)).item()
+
+    def test_loss(self, E: Tensor) -> float | None:
+        """Loss on held-out data; None where the problem has none."""
+        return None
+
+    def loss(self, E: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def grad(self, E: Tensor) -> Tensor:
+        """∇_E loss, shape (d, d); the dense reference the fast path is tested against."""
+        raise NotImplementedError
+
+    def surrogate(self) -> Tensor:
+        raise NotImplementedError
+
+    def loss_and_products(self, A: Tensor, B: Tensor) -> tuple[float, Tensor, Tensor]:
+        """For E = A·B (A (d, k), B (k, d)): (loss, Aᵀ·G (k, d), G·Bᵀ (d, k)), G = ∇_E loss.
+
+        This is the training loop's hot path: subclasses keep it to a few fused tensor ops.
+        """
+        E = A @ B  # (d, d)
+        G = self.grad(E)
+        return self.loss(E).item(), A.T @ G, G @ B.T
+
+
+def register_problem(kind: str):
+    """Register ``builder(U, sigma, V, *, generator, seed, **options) -> Problem`` as problem ``kind``.
+
+    ``make_problem`` passes it the options its signature names (e.g. ``observed``), so a new
+    problem is one class and one registered function."""
+
+    def deco(builder):
+        if kind in _BUILDERS:
+            raise ValueError(f"problem {kind!r} is already registered")
+        _BUILDERS[kind] = builder
+        PROBLEMS.append(kind)
+        return builder
+
+    return deco
+
+
+def _option_names(builder) -> set[str]:
+    params = inspect.signature(builder).parameters.values()
+    return {p.name for p in params if p.kind == p.KEYWORD_ONLY} - {"generator", "seed"}
+
+
+def make_problem(
+    kind: str,
+    d: int,
+    rank: int,
+    *,
+    singular_values=None,
+    condition_number: float | None = None,
+    seed: int = 0,
+    **options,
+) -> Problem:
+    """Build a problem. The same seed gives the same Φ for every kind, and the same Ω or operator.
+
+    Args:
+        kind: one of ``PROBLEMS``.
+        d: width of the target, ≥ 1.  rank: r, in [1, d].
+        singular_values / condition_number: σ of the target (see ``make_target``).
+        seed: seeds a private generator; nothing global is touched.
+        options: the kind's own, e.g. ``observed`` (completion), ``measurements``, ``noise``
+            (sensing). Options of other registered kinds are ignored; unknown names are an error.
+    """
+    if kind not in _BUILDERS:
+        raise ValueError(f"problem must be one of {', '.join(PROBLEMS)}, got {kind!r}")
+    check_int("d", d, 1)
+    check_int("rank", rank, 1, d)
+    check_int("seed", seed, 0)
+    known = set().union(*(_option_names(b) for b in _BUILDERS.values()))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"make_problem got unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    builder = _BUILDERS[kind]
+    mine = {k: v for k, v in options.items() if k in _option_names(builder)}
+    g = torch.Generator().manual_seed(seed)
+    U, sigma, V = make_target(d, rank, generator=g, singular_values=singular_values,
+                              condition_number=condition_number)
+    return builder(U, sigma, V, generator=g, seed=seed, **mine)
