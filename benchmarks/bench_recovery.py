@@ -1,62 +1,54 @@
-"""DLN against its compressions on low-rank matrix completion, side by side in one run.
+"""DLN against its compressions on matrix recovery, side by side in one run, every figure beside its anchor.
 
-    python benchmarks/bench_recovery.py            # the full table (about 5 minutes on 2 cores)
-    python benchmarks/bench_recovery.py --quick    # a smaller pass, for a smoke check
+    python benchmarks/bench_recovery.py                 # the full tables (several minutes on 2 cores)
+    python benchmarks/bench_recovery.py --quick         # CI-size smoke run
+    python benchmarks/bench_recovery.py --contention    # also: each step again with one core kept busy
+    python benchmarks/bench_recovery.py --scale         # also: the C-DLN at d=10,000 (bench_scale.py)
+    python benchmarks/bench_recovery.py --save --readme # keep the numbers, rewrite the README's tables
+    python benchmarks/report.py                         # rewrite them from the saved numbers alone
 
-Prints, for [K]'s completion setting (d=100, r=5, p=0.3, L=3, ε=1e-2, η=10, α=5) and at d=1000:
-steps to the training-loss tolerance, wall time of the optimization, parameters, speed-up ratios,
-per-step cost, and the DLN's throughput as a fraction of this machine's measured matmul rate.
-Every ratio compares runs made in this one process, interleaved, so a noisy machine slows both.
-Not a test: numbers, not assertions.
+Anchors: the authors' code figures of issue 14's table (as given there), this machine's measured
+float64 matmul rate (for the DLN) and memory bandwidth, and for the C-DLN the floor of its own cost
+model (the multiply-adds and bytes of its step). Every ratio compares runs made in this one process,
+interleaved, so a noisy machine slows both sides. Not a test: numbers, not assertions.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import pathlib
 import statistics
-import time
+import subprocess
+import sys
 
 import torch
+from floors import AUTHORS, bandwidth, best_of, busy_core, completion_cost, dln_cost, floor, matmul_rate, sensing_cost
+from report import RESULTS, SCALE, render, write_readme
 
 import cdln_core as C
+from cdln_core.problems.completion import Completion
+
+HERE = pathlib.Path(__file__).resolve().parent
 
 
-def matmul_rate(d: int, seconds: float = 1.0) -> float:
-    """Measured float64 GFLOP/s of a d×d·d×d product with torch's threads."""
-    X = torch.randn(d, d, dtype=torch.float64)
-    Y = torch.randn(d, d, dtype=torch.float64)
-    for _ in range(3):
-        X @ Y
-    n, tic = 0, time.perf_counter()
-    while time.perf_counter() - tic < seconds:
-        X @ Y
-        n += 1
-    return 2 * d**3 * n / (time.perf_counter() - tic) / 1e9
+def step_seconds(problem, network, lr: float, steps: int, threads: int | None = None) -> float:
+    """Seconds per step over ``steps`` steps of ``train`` (recording excluded by the loop's clock)."""
+    config = C.TrainConfig(lr=lr, steps=steps, record_every=10**9, threads=threads)
+    return C.train(problem, network, config).wall_time[-1] / steps
 
 
-def dln_step_flops(d: int, depth: int) -> int:
-    """Multiply-adds ×2 of one DLN step with the closed-form gradients: 4L − 6 products of d×d."""
-    return 2 * d**3 * (4 * depth - 6)
-
-
-def time_steps(problem, network, lr: float, steps: int) -> float:
-    """Seconds per step over ``steps`` steps (no recording inside the timed part)."""
-    traj = C.train(problem, network, C.TrainConfig(lr=lr, steps=steps, record_every=10**9))
-    return traj.wall_time[-1] / steps
-
-
-def paper_setting(seeds: list[int], repeats: int) -> list[dict]:
+def k_setting(seeds: list[int], repeats: int) -> list[dict]:
+    """[K]'s completion setting to training loss 1e-12, interleaved repeats, median seconds."""
     rows = []
     for seed in seeds:
         problem = C.make_problem("completion", 100, 5, observed=0.3, seed=seed)
-        nets = {
-            "dln": C.make_network("dln", problem, 3, seed=seed),
-            "cdln": C.make_network("cdln", problem, 3, lr_ratio=5.0, seed=seed),
-            "compressed": C.make_network("compressed", problem, 3, lr_ratio=0.1, seed=seed),
-        }
+        nets = {"dln": C.make_network("dln", problem, 3, seed=seed),
+                "cdln": C.make_network("cdln", problem, 3, lr_ratio=5.0, seed=seed),
+                "compressed": C.make_network("compressed", problem, 3, lr_ratio=0.1, seed=seed)}
         config = C.TrainConfig(lr=10.0, steps=40000, tol=1e-12, record_every=10**9)
-        times = {k: [] for k in nets}
-        trajs = {}
+        times, trajs = {k: [] for k in nets}, {}
         for _ in range(repeats):  # interleaved, so load on the machine hits every model alike
             for kind, net in nets.items():
                 trajs[kind] = C.train(problem, net, config)
@@ -67,71 +59,119 @@ def paper_setting(seeds: list[int], repeats: int) -> list[dict]:
     return rows
 
 
-def large(d: int, budget: float, seed: int = 0) -> dict:
-    """[Y]'s large setting. The loss is a mean, so its effective step is η/d²: η = 500 here plays the
-    role of η ≈ 5 at d = 100, and the C-DLN converges in about 20k steps, as in [Y]."""
-    problem = C.make_problem("completion", d, 5, observed=0.2, seed=seed)
-    nets = {"dln": C.make_network("dln", problem, 3, init_scale=1e-3, seed=seed),
-            "cdln": C.make_network("cdln", problem, 3, init_scale=1e-3, lr_ratio=5.0, seed=seed)}
-    lr = 500.0
-    out = {"d": d, "lr": lr}
-    # per-step cost: the best of several short windows, interleaved (noise only ever adds time)
-    windows = {"dln": 3, "cdln": 200}
-    for kind in ("dln", "cdln"):
-        out[f"{kind}_step"] = float("inf")
-    for _ in range(3):
-        for kind, net in nets.items():
-            out[f"{kind}_step"] = min(out[f"{kind}_step"], time_steps(problem, net, lr, windows[kind]))
-    config = C.TrainConfig(lr=lr, steps=10**7, tol=1e-12, record_every=10**9, max_seconds=budget)
-    for kind, net in nets.items():
-        traj = C.train(problem, net, config)
-        out[f"{kind}_budget_steps"] = traj.steps[-1]
-        out[f"{kind}_budget_recovery"] = traj.recovery_error[-1]
-        out[f"{kind}_converged"] = traj.converged_step
-        out[f"{kind}_params"] = traj.n_params
-    return out
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one seed, one repeat, a short budget")
-    args = parser.parse_args()
-    seeds, repeats, budget = ([0], 1, 5.0) if args.quick else ([0, 1, 2], 2, 90.0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float64\n")
-
-    print("## Completion, [K] setting: d=100, r=5, p=0.3, L=3, ε=1e-2, η=10, α=5 (C-DLN), γ=0.1 (compressed)")
-    print("stop: training loss ≤ 1e-12; time: optimization only, median of interleaved repeats\n")
-    rows = paper_setting(seeds, repeats)
-    print("| seed | model | params | steps | seconds | recovery | speed-up vs DLN |")
-    print("|---|---|---|---|---|---|---|")
-    base = {r["seed"]: r["seconds"] for r in rows if r["model"] == "dln"}
-    for r in rows:
-        print(f"| {r['seed']} | {r['model']} | {r['params']} | {r['steps']} | {r['seconds']:.3f} | "
-              f"{r['recovery']:.1e} | {base[r['seed']] / r['seconds']:.1f}× |")
-    for model in ("cdln", "compressed"):
-        ratios = [base[r["seed"]] / r["seconds"] for r in rows if r["model"] == model]
-        print(f"\n{model}: wall-time speed-up over DLN to the same tolerance, median {statistics.median(ratios):.1f}× "
-              f"(min {min(ratios):.1f}×, max {max(ratios):.1f}×)")
-
-    print("\n## Throughput: DLN steps against this machine's matmul rate (L=3, completion p=0.2)\n")
-    print("| d | matmul GFLOP/s | DLN step ms | DLN GFLOP/s | fraction |")
-    print("|---|---|---|---|---|")
-    for d in ((256,) if args.quick else (256, 512)):
+def throughput(sizes: tuple[int, ...]) -> list[dict]:
+    """DLN steps (L=3) against the matmul rate measured at the same size, same threads."""
+    out = []
+    for d in sizes:
         problem = C.make_problem("completion", d, 5, observed=0.2, seed=0)
         net = C.make_network("dln", problem, 3, seed=0)
         rate = matmul_rate(d)
-        step = min(time_steps(problem, net, 10.0, 20) for _ in range(3))
-        achieved = dln_step_flops(d, 3) / step / 1e9
-        print(f"| {d} | {rate:.1f} | {step * 1e3:.2f} | {achieved:.1f} | {achieved / rate:.0%} |")
+        step = best_of(step_seconds, problem, net, 10.0, 10)
+        achieved = dln_cost(d, 3)["flops"] / step / 1e9
+        out.append(dict(d=d, matmul_gflops=rate, step_ms=step * 1e3, gflops=achieved, fraction=achieved / rate))
+    return out
 
-    print(f"\n## Large ([Y]): d=1000, r=5, p=0.2, L=3, ε=1e-3, η=500, α=5; each model for {budget:.0f} s\n")
-    out = large(1000, budget)
-    print("| model | params | ms per step (best window) | steps in budget | converged at | recovery at budget |")
-    print("|---|---|---|---|---|---|")
-    for kind in ("dln", "cdln"):
-        print(f"| {kind} | {out[f'{kind}_params']} | {out[f'{kind}_step'] * 1e3:.2f} | "
-              f"{out[f'{kind}_budget_steps']} | {out[f'{kind}_converged']} | {out[f'{kind}_budget_recovery']:.1e} |")
-    print(f"\nper-step cost ratio DLN / C-DLN at d=1000: {out['dln_step'] / out['cdln_step']:.0f}×")
+
+def large(d: int, p: float, gflops: float, gbs: float, dln_steps: int) -> dict:
+    """Per-step cost at [Y]'s size: the DLN, the C-DLN on its automatic path and on the sampled path."""
+    problem = C.make_problem("completion", d, 5, observed=p, seed=0)
+    sampled = Completion(problem.U, problem.sigma, problem.V, index=problem.index, path="sampled")
+    dln = C.make_network("dln", problem, 3, init_scale=1e-3, seed=0)
+    cdln = C.make_network("cdln", problem, 3, init_scale=1e-3, lr_ratio=5.0, seed=0)
+    k, n = cdln.Ws[0].shape[0], problem.index.numel()
+    best = {"dln": float("inf"), "cdln": float("inf"), "sampled": float("inf")}
+    for _ in range(3):  # interleaved windows, the best of each (noise only ever adds time)
+        best["dln"] = min(best["dln"], step_seconds(problem, dln, 500.0, dln_steps))
+        best["cdln"] = min(best["cdln"], step_seconds(problem, cdln, 500.0, 200))
+        best["sampled"] = min(best["sampled"], step_seconds(sampled, cdln, 500.0, 200))
+    path = problem.choose_path(k)
+    return dict(d=d, p=p, n=n, path=path, dln_ms=best["dln"] * 1e3, cdln_ms=best["cdln"] * 1e3,
+                sampled_ms=best["sampled"] * 1e3, ratio=best["dln"] / best["cdln"],
+                dln_floor_ms=floor(dln_cost(d, 3), gflops, gbs) * 1e3,
+                cdln_floor_ms=floor(completion_cost(d, n, k, path), gflops, gbs) * 1e3,
+                sampled_floor_ms=floor(completion_cost(d, n, k, "sampled"), gflops, gbs) * 1e3)
+
+
+def contention(quick: bool) -> list[dict]:
+    """Each step quiet (automatic threads, and one thread) and with one core kept busy (automatic)."""
+    cases = [("cdln", 100, 0.3, 300), ("cdln", 1000, 0.2, 100), ("dln", 1000 if not quick else 400, 0.2, 2)]
+    rows = []
+    for kind, d, p, steps in cases:
+        problem = C.make_problem("completion", d, 5, observed=p, seed=0)
+        net = C.make_network(kind, problem, 3, init_scale=1e-3, lr_ratio=5.0, seed=0)
+        quiet = best_of(step_seconds, problem, net, 10.0, steps)
+        one = best_of(step_seconds, problem, net, 10.0, steps, threads=1)
+        with busy_core():
+            busy = best_of(step_seconds, problem, net, 10.0, steps)
+        rows.append(dict(model=kind, d=d, quiet_ms=quiet * 1e3, one_core_ms=one * 1e3, busy_ms=busy * 1e3,
+                         slowdown=busy / quiet, vs_one_core=busy / one))
+    return rows
+
+
+_SENSING_PROBE = """
+import json, resource, sys, time, torch, cdln_core as C
+d, m, kind, steps = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+tic = time.perf_counter(); p = C.make_problem(kind, d, 5, measurements=m, seed=0); build = time.perf_counter() - tic
+out = {"build_s": build}
+for model in ("dln", "cdln"):
+    net = C.make_network(model, p, 3, lr_ratio=2.0, seed=0)
+    cfg = C.TrainConfig(lr=1.0, steps=steps, record_every=10**9)
+    out[model + "_ms"] = min(C.train(p, net, cfg).wall_time[-1] / steps for _ in range(2)) * 1e3
+out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+print(json.dumps(out))
+"""
+
+
+def sensing(kind: str, d: int, m: int, steps: int, gflops: float, gbs: float) -> dict:
+    """One sensing size in a fresh process (so its peak memory is its own): build time, ms per step."""
+    res = subprocess.run([sys.executable, "-c", _SENSING_PROBE, str(d), str(m), kind, str(steps)],
+                         capture_output=True, text=True, check=True)
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out.update(kind=kind, d=d, m=m)
+    if kind == "sensing":
+        out["floor_ms"] = floor(sensing_cost(m, d), gflops, gbs) * 1e3
+    return out
+
+
+def scale() -> dict:
+    res = subprocess.run([sys.executable, str(HERE / "bench_scale.py"), "--json"], capture_output=True, text=True,
+                         check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="CI size: one seed, one repeat, smaller sizes")
+    ap.add_argument("--contention", action="store_true", help="also run every step with one core kept busy")
+    ap.add_argument("--scale", action="store_true", help="also run the C-DLN at d=10,000 (minutes); "
+                    "its figures are saved apart, in results_scale.json")
+    ap.add_argument("--save", action="store_true", help=f"write the numbers to {RESULTS.name}")
+    ap.add_argument("--readme", action="store_true", help="rewrite the README's measured-speed block from them")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    res = {"command": "python benchmarks/bench_recovery.py" + "".join(
+        f" --{f}" for f in ("quick", "contention", "scale") if getattr(args, f)),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "authors": AUTHORS,
+        "load_before": os.getloadavg()[0]}
+    res["matmul_gflops"] = matmul_rate(1000 if not quick else 256)
+    res["bandwidth_gbs"] = bandwidth(256 if quick else 512)
+    res["k_setting"] = k_setting([0] if quick else [0, 1, 2], 1 if quick else 2)
+    res["throughput"] = throughput((256,) if quick else (256, 512))
+    res["large"] = large(400 if quick else 1000, 0.2, res["matmul_gflops"], res["bandwidth_gbs"], 2 if quick else 3)
+    sizes = (60, 600, 20) if quick else (200, 4000, 20)
+    res["sensing"] = [sensing(kind, sizes[0], sizes[1], sizes[2], res["matmul_gflops"], res["bandwidth_gbs"])
+                      for kind in ("sensing", "rank_one")]
+    if args.contention:
+        res["contention"] = contention(quick)
+    scale_res = scale() if args.scale else None
+    res["load_after"] = os.getloadavg()[0]
+    print(render(res, scale_res))
+    if args.save:
+        RESULTS.write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n")
+        if scale_res is not None:
+            SCALE.write_text(json.dumps(scale_res, indent=1) + "\n")
+    if args.readme:
+        write_readme(HERE.parent / "README.md")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Every model in the kit (the wide DLN, the C-DLN of [K], the Yaras compression of
 list, so one gradient routine serves all of them. ``end_to_end`` and the gradient routines use only
 ``@`` and ``.T``, so they take torch tensors and NumPy arrays alike (training's NumPy engine).
 
-Reference: SPEC §3; [Y] Law of Parsimony (arXiv 2306.01154) for the ε-orthogonal initialization.
+Reference: [Y] and its predecessor, the Law of Parsimony (arXiv 2306.01154), for the ε-orthogonal
+initialization; the factor gradients are the chain rule through the product E = W_L ⋯ W_1.
 """
 
 from __future__ import annotations

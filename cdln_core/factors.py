@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from .checks import check_number
 from .dln import end_to_end
+from .dln import n_params as _count
 
 __all__ = ["Factors", "outer_scales", "param_groups", "n_params", "swap_linears", "Targets"]
 
@@ -69,7 +70,7 @@ class Factors(nn.Module):
 
     @property
     def n_params(self) -> int:
-        return sum(W.numel() for W in self.Ws)
+        return _count(list(self.Ws))
 
     def end_to_end(self) -> Tensor:
         """scale · W_L ⋯ W_1, shape (d_L, d_0)."""
@@ -110,7 +111,7 @@ def n_params(model: nn.Module | Sequence[Tensor]) -> int:
     """Trainable entries of a module (or every entry of a list of tensors)."""
     if isinstance(model, nn.Module):
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return sum(W.numel() for W in model)
+    return _count(list(model))
 
 
 Targets = None | str | Iterable[str] | Callable[[str, nn.Linear], bool]

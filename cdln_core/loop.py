@@ -17,6 +17,11 @@ say how to *evaluate* the loss at the current iterate (computing what the step n
 
     records, outcome = run(evaluate, update, record, LoopConfig(steps=1000, tol=1e-12))
 
+Results share one frozen family: a record is a ``StepRecord`` (step, train_loss, wall_time) with the
+fields of its kind added, and a run is a ``RunResult`` (records, outcome) whose ``to_dict()`` carries the
+outcome fields (``stop_reason``, ``converged_step``, ``diverged_step``, ``stopped_step``,
+``interrupted_step``, ``divergence_note``). ``training.Record``/``Trajectory`` extend them.
+
 Reference: [K] Algorithm 1 (full-batch gradient descent with two step sizes); the divergence and
 timing conventions are the kit's own.
 """
@@ -33,7 +38,7 @@ import torch
 
 from .checks import check_int, check_number
 
-__all__ = ["REASONS", "LoopConfig", "Outcome", "Interrupted", "Clock", "divergence", "run"]
+__all__ = ["REASONS", "LoopConfig", "Outcome", "StepRecord", "RunResult", "Interrupted", "Clock", "divergence", "run"]
 
 REASONS = ("steps", "converged", "diverged", "max_seconds", "callback", "interrupted")
 _NUMERIC_ERRORS = (FloatingPointError, torch.linalg.LinAlgError, OverflowError)
@@ -85,6 +90,57 @@ class Outcome:
             "interrupted_step": self.interrupted_step,
             "divergence_note": self.note,
         }
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What every record holds: the step, the training loss there and the optimization seconds so far.
+    Subclass it (``@dataclass(frozen=True, kw_only=True)``) to add the fields of a kind of run."""
+
+    step: int
+    train_loss: float
+    wall_time: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished (or interrupted) run: its records in step order and how it ended. Subclass it
+    (``kw_only=True``) to add what a kind of run returns (final weights, parameter counts, ...)."""
+
+    records: tuple = ()
+    outcome: Outcome = Outcome("steps", 0, 0.0)
+
+    def __post_init__(self):
+        object.__setattr__(self, "records", tuple(self.records))
+
+    def column(self, name: str) -> list:
+        """One field of every record, in step order."""
+        return [getattr(r, name) for r in self.records]
+
+    @property
+    def steps(self) -> list[int]:
+        return self.column("step")
+
+    @property
+    def train_loss(self) -> list[float]:
+        return self.column("train_loss")
+
+    @property
+    def wall_time(self) -> list[float]:
+        return self.column("wall_time")
+
+    # how the run ended, read from the outcome (``stop_reason`` is ``outcome.reason``, ``divergence_note`` its note)
+    stop_reason = property(lambda self: self.outcome.reason)
+    converged_step = property(lambda self: self.outcome.converged_step)
+    diverged_step = property(lambda self: self.outcome.diverged_step)
+    stopped_step = property(lambda self: self.outcome.stopped_step)
+    interrupted_step = property(lambda self: self.outcome.interrupted_step)
+    divergence_note = property(lambda self: self.outcome.note)
+
+    def to_dict(self) -> dict:
+        """Plain lists and numbers: the recorded columns and the outcome fields."""
+        return {"steps": self.steps, "train_loss": self.train_loss, "wall_time": self.wall_time,
+                **self.outcome.to_dict()}
 
 
 class Interrupted(KeyboardInterrupt):

@@ -1,39 +1,68 @@
-"""The three parametrizations of E as factor lists, each with its per-factor step scales.
+"""Parametrizations of E as factor lists, each with its per-factor step scales, in a registry.
 
-- ``dln``: the wide deep linear network, L factors d×d at ε·O_l (SPEC §3);
-- ``cdln``: the compressed network of [K], spectral init from the problem's surrogate (SPEC §4);
-- ``compressed``: the gradient-based compression of [Y], bases U, V around 2r̂×2r̂ inner factors.
+- ``dln``: the wide deep linear network, L factors d×d at ε·O_l ([Y] Law of Parsimony);
+- ``cdln``: the compressed network of [K] §4, spectral init from the problem's surrogate;
+- ``compressed``: the gradient-based compression of [Y] §3, bases U, V around 2r̂×2r̂ inner factors.
 
 Every model steps its outer factors with ``lr_ratio``·η and its inner ones with η: α on the first
-and last factor of the DLN and C-DLN, γ on the bases of the Yaras compression.
+and last factor of the DLN and C-DLN, γ on the bases of the Yaras compression. A ``Network`` is the
+factor list at init (``Ws``, application order, W_l of shape (d_l, d_{l−1})) with a step scale per
+factor, the same list ``factors.Factors`` holds as a module (``Network.factors()``), and it carries
+its hyper-parameters (kind, depth, rank_hat, init_scale, lr_ratio, seed).
+
+A parametrization is one builder function registered with ``register_model``; ``make_network``
+validates the arguments, draws the init generator ``seeds.generator(seed, "init")`` (the same wide
+init for ``dln`` and ``compressed``) and dispatches. ``MODELS`` lists the registered names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from . import seeds
+from .checks import check_choice, check_int, check_number
 from .compression import compressed_init, spectral_init
 from .dln import end_to_end, init_dln, n_params
+from .factors import Factors, outer_scales
 from .problems import Problem
+from .seeds import check_seed
 
-__all__ = ["MODELS", "Network", "make_network", "init_generator"]
+__all__ = ["MODELS", "Network", "ModelSpec", "register_model", "model_spec", "model_options", "resolve_rank_hat",
+           "make_network", "init_generator"]
 
-MODELS = ("dln", "cdln", "compressed")
+MODELS: list[str] = []  # registered parametrizations, in registration order
+_SPECS: dict[str, ModelSpec] = {}
 
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A parametrization at init: ``Ws`` in application order and the step scale of each."""
+    """A parametrization at init: ``Ws`` in application order, the step scale of each, and the
+    hyper-parameters it was built with (``depth`` is the L given, ``len(Ws)`` is ``n_factors``;
+    ``rank_hat`` is None for models without a compressed width)."""
 
     kind: str
     Ws: tuple[Tensor, ...]
     lr_scales: tuple[float, ...]
+    depth: int | None = None
+    rank_hat: int | None = None
+    init_scale: float | None = None
+    lr_ratio: float | None = None
+    seed: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "Ws", tuple(self.Ws))
+        object.__setattr__(self, "lr_scales", tuple(float(s) for s in self.lr_scales))
+        if len(self.lr_scales) != len(self.Ws):
+            raise ValueError(f"lr_scales must have one entry per factor ({len(self.Ws)}), got {len(self.lr_scales)}")
+        if self.depth is None:
+            object.__setattr__(self, "depth", len(self.Ws))
 
     @property
-    def depth(self) -> int:
+    def n_factors(self) -> int:
         return len(self.Ws)
 
     @property
@@ -41,17 +70,104 @@ class Network:
         return n_params(list(self.Ws))
 
     def end_to_end(self) -> Tensor:
+        """E(0) = W_L ⋯ W_1, shape (d, d)."""
         return end_to_end(list(self.Ws))
+
+    def factors(self) -> Factors:
+        """The same factor list as a ``factors.Factors`` module (copies of ``Ws``, trainable)."""
+        return Factors(self.Ws, self.lr_scales)
+
+    def hyper_parameters(self) -> dict:
+        """kind, depth, rank_hat, init_scale, lr_ratio, seed: what ``make_network`` was given, with
+        defaults filled in as used."""
+        return {k: getattr(self, k) for k in ("kind", "depth", "rank_hat", "init_scale", "lr_ratio", "seed")}
+
+
+Builder = Callable[..., "Sequence[Tensor] | tuple[Sequence[Tensor], Sequence[float]]"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered parametrization: its builder, the least depth, and, for models with a compressed
+    width, r̂'s default and upper bound as functions of (d, r) (its lower bound is the rank r)."""
+
+    name: str
+    builder: Builder
+    min_depth: int = 1
+    rank_hat_default: Callable[[int, int], int] | None = None
+    rank_hat_max: Callable[[int, int], int] | None = None
+
+
+def register_model(name: str, *, min_depth: int = 1, rank_hat_default: Callable[[int, int], int] | None = None,
+                   rank_hat_max: Callable[[int, int], int] | None = None, replace: bool = False):
+    """Register ``builder(problem, depth, *, rank_hat, init_scale, lr_ratio, generator)`` as model ``name``.
+
+    The builder returns the factors ``Ws`` at init (application order, E = W_L ⋯ W_1 of shape (d, d)),
+    or ``(Ws, lr_scales)``; the default scales are ``outer_scales(len(Ws), lr_ratio)``. ``generator`` is
+    the init stream of the seed. Give ``rank_hat_default(d, r)`` (and ``rank_hat_max(d, r)``, default d)
+    for a model with a compressed width r̂; others get ``rank_hat=None``. ``replace=True`` lets a notebook
+    cell run twice.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be a model name (letters, digits, _), got {name!r}")
+    check_int("min_depth", min_depth, 1)
+
+    def deco(builder: Builder) -> Builder:
+        if name in _SPECS and not replace:
+            raise ValueError(f"model {name!r} is already registered (pass replace=True to redefine it)")
+        if name not in _SPECS:
+            MODELS.append(name)
+        _SPECS[name] = ModelSpec(name, builder, min_depth, rank_hat_default, rank_hat_max)
+        return builder
+
+    return deco
+
+
+def model_spec(kind: str) -> ModelSpec:
+    """The registration of model ``kind``."""
+    return _SPECS[check_choice("kind (the model)", kind, MODELS)]
+
+
+def model_options(kind: str) -> tuple[str, ...]:
+    """The options of ``make_network`` that model ``kind`` uses beyond depth, ε, α and the seed."""
+    return ("rank_hat",) if model_spec(kind).rank_hat_default is not None else ()
+
+
+def resolve_rank_hat(kind: str, d: int, rank: int, rank_hat: int | None = None) -> int | None:
+    """r̂ as model ``kind`` uses it for a d×d target of rank r: the given value checked against
+    [r, max], or the default; None for a model without a compressed width (a given r̂ is ignored).
+    Cheap (no problem is built), so an interface can check it before any work."""
+    spec = model_spec(kind)
+    if spec.rank_hat_default is None:
+        return None
+    high = spec.rank_hat_max(d, rank) if spec.rank_hat_max is not None else d
+    if high < rank:
+        raise ValueError(f"rank must be ≤ {high} for the {kind} model at d={d} (r̂ ≥ r), got rank={rank}")
+    if rank_hat is None:
+        return spec.rank_hat_default(d, rank)
+    return check_int("rank_hat", rank_hat, rank, high)
 
 
 def init_generator(seed: int) -> torch.Generator:
-    """The generator for network inits: a stream of its own, so problem and model draws are
-    independent and the same seed gives the same wide init for ``dln`` and ``compressed``."""
-    return torch.Generator().manual_seed(seed + 1_000_003)
+    """The generator for network inits: the seed's "init" stream, independent of its "problem" stream,
+    so the same seed gives the same wide init for ``dln`` and ``compressed``."""
+    return seeds.generator(seed, "init")
 
 
-def _outer_scales(n: int, ratio: float) -> tuple[float, ...]:
-    return tuple(ratio if i in (0, n - 1) else 1.0 for i in range(n))
+def _check_given(Ws, expected: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """Given initial factors: float64 tensors, finite, with the shapes the model has."""
+    if isinstance(Ws, Tensor) or not isinstance(Ws, Sequence) or not all(isinstance(W, Tensor) for W in Ws):
+        raise TypeError(f"Ws must be a list of torch tensors, got {type(Ws).__name__}")
+    shapes = [tuple(W.shape) for W in Ws]
+    want = [tuple(W.shape) for W in expected]
+    if shapes != want:
+        raise ValueError(f"Ws must have the model's shapes {want} (application order), got {shapes}")
+    for i, W in enumerate(Ws):
+        if W.dtype != torch.float64:
+            raise TypeError(f"Ws[{i}] must be float64, got {W.dtype}")
+        if not bool(torch.isfinite(W).all()):
+            raise ValueError(f"Ws[{i}] must be finite")
+    return tuple(W.detach().clone() for W in Ws)
 
 
 def make_network(
@@ -63,37 +179,63 @@ def make_network(
     init_scale: float = 1e-2,
     lr_ratio: float = 1.0,
     seed: int = 0,
+    Ws: Sequence[Tensor] | None = None,
 ) -> Network:
-    """Build a model for ``problem``.
+    """Build model ``kind`` for ``problem``.
 
     Args:
         kind: one of ``MODELS``.
         depth: L ≥ 1 (dln) or ≥ 2 (cdln); for ``compressed``, L inner factors (≥ 1).
-        rank_hat: r̂ ≥ r, default 2r (cdln) or r (compressed, whose inner width is 2r̂).
-        init_scale: ε > 0.  lr_ratio: α (dln, cdln) or γ (compressed), ≥ 0.
+        rank_hat: r̂ in [r, max], default 2r (cdln) or r (compressed, whose inner width is 2r̂);
+            ignored by models without a compressed width (dln).
+        init_scale: ε, finite > 0.  lr_ratio: α (dln, cdln) or γ (compressed), finite ≥ 0.
+        seed: in [0, 2⁶³ − 1]; the init is drawn from its "init" stream.
+        Ws: initial factors to start from instead of the model's own init (float64, finite, the
+            shapes the model has); the step scales and hyper-parameters stay the model's.
     """
-    d, r = problem.d, problem.rank
-    if kind not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {kind!r}")
-    min_depth = 2 if kind == "cdln" else 1
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < min_depth:
-        raise ValueError(f"depth must be an integer ≥ {min_depth} for {kind}, got {depth!r}")
-    if not (init_scale > 0):
-        raise ValueError(f"init_scale must be > 0, got {init_scale!r}")
-    if not (lr_ratio >= 0):
-        raise ValueError(f"lr_ratio must be ≥ 0, got {lr_ratio!r}")
-    if kind == "dln":
-        Ws = init_dln(d, depth, init_scale=init_scale, generator=init_generator(seed))
-        return Network(kind, tuple(Ws), _outer_scales(depth, lr_ratio))
-    max_hat = d if kind == "cdln" else d // 2
-    if rank_hat is None:
-        rank_hat = min(2 * r, d) if kind == "cdln" else r
-    if isinstance(rank_hat, bool) or not isinstance(rank_hat, int) or not r <= rank_hat <= max_hat:
-        raise ValueError(f"rank_hat must be an integer in [rank={r}, {max_hat}] for {kind}, got {rank_hat!r}")
-    if kind == "cdln":
-        Ws = spectral_init(problem.surrogate(), depth, rank_hat, init_scale=init_scale)
-        return Network(kind, tuple(Ws), _outer_scales(depth, lr_ratio))
-    Ws0 = init_dln(d, depth, init_scale=init_scale, generator=init_generator(seed))
-    G0 = problem.grad(end_to_end(Ws0))
-    Ws = compressed_init(Ws0, G0, rank_hat, init_scale=init_scale)
-    return Network(kind, tuple(Ws), _outer_scales(len(Ws), lr_ratio))
+    spec = model_spec(kind)
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a Problem (from make_problem), got {type(problem).__name__}")
+    depth = check_int("depth", depth, spec.min_depth)
+    init_scale = check_number("init_scale", init_scale, low=0.0, low_open=True)
+    lr_ratio = check_number("lr_ratio", lr_ratio, low=0.0)
+    seed = check_seed(seed)
+    rank_hat = resolve_rank_hat(kind, problem.d, problem.rank, rank_hat)
+    built = spec.builder(problem, depth, rank_hat=rank_hat, init_scale=init_scale, lr_ratio=lr_ratio,
+                         generator=init_generator(seed))
+    paired = isinstance(built, tuple) and len(built) == 2 and not isinstance(built[0], Tensor)  # (Ws, lr_scales)
+    factors, scales = built if paired else (built, None)
+    factors = tuple(factors)
+    if Ws is not None:
+        factors = _check_given(Ws, factors)
+    scales = outer_scales(len(factors), lr_ratio) if scales is None else tuple(scales)
+    return Network(kind, factors, scales, depth=depth, rank_hat=rank_hat, init_scale=init_scale,
+                   lr_ratio=lr_ratio, seed=seed)
+
+
+def _wide_init(problem: Problem, depth: int, init_scale: float, generator: torch.Generator) -> list[Tensor]:
+    """The wide DLN init, after checking that it and a step's gradients fit in memory (4 d×d per factor)."""
+    from .problems.sensing import physical_memory  # the one place that asks the OS
+
+    need, have = 4 * 8 * depth * problem.d**2, physical_memory()
+    if need > have // 2:
+        raise ValueError(f"depth={depth} at d={problem.d} needs {need / 1e9:.3g} GB for the wide network, more "
+                         f"than half of this machine's {have / 1e9:.3g} GB; lower depth or d")
+    return init_dln(problem.d, depth, init_scale=init_scale, generator=generator)
+
+
+@register_model("dln")
+def _dln(problem, depth, *, rank_hat, init_scale, lr_ratio, generator):
+    return _wide_init(problem, depth, init_scale, generator)
+
+
+@register_model("cdln", min_depth=2, rank_hat_default=lambda d, r: min(2 * r, d))
+def _cdln(problem, depth, *, rank_hat, init_scale, lr_ratio, generator):
+    return spectral_init(problem.surrogate(), depth, rank_hat, init_scale=init_scale)
+
+
+@register_model("compressed", rank_hat_default=lambda d, r: r, rank_hat_max=lambda d, r: d // 2)  # inner width 2r̂ ≤ d
+def _compressed(problem, depth, *, rank_hat, init_scale, lr_ratio, generator):
+    Ws0 = _wide_init(problem, depth, init_scale, generator)  # the wide init of "dln"
+    G0 = problem.grad(end_to_end(Ws0))  # ∇_E loss at init: (d, d)
+    return compressed_init(Ws0, G0, rank_hat, init_scale=init_scale)

@@ -1,4 +1,4 @@
-"""Beyond linear (SPEC §7): factored layers in nonlinear networks, their training, and the
+"""Beyond linear ([K] §6): factored layers in nonlinear networks, their training, and the
 low-rank updates. Everything runs on the bundled digits in a few seconds per test."""
 
 import math
@@ -10,6 +10,9 @@ from torch import nn
 
 from cdln_core import cdln_n_params
 from cdln_core import nonlinear as nl
+from cdln_core.dln import orthogonal
+from cdln_core.factors import Factors
+from cdln_core.loop import Interrupted
 from cdln_core.spectra import effective_rank
 
 
@@ -94,18 +97,31 @@ def test_make_layer_kinds_and_factorize_any_model():
 
 
 def test_param_groups_put_outer_factors_on_alpha_lr():
-    model = nl.make_model("mlp", "cdln", width=32, depth=4, rank_hat=4, seed=0)
-    groups = nl.param_groups(model, lr=0.1, lr_ratio=3.0)
-    by_name = {g["name"]: g for g in groups}
+    """[K]'s two learning rates through the kit's one param_groups: the first and last factor of
+    every factored layer at α·η, everything else at η, each parameter exactly once."""
+    model = nl.make_model("mlp", "cdln", width=32, depth=4, rank_hat=4, lr_ratio=3.0, seed=0)
     layer = model.wide[0]
-    outer = {id(layer.factors[0]), id(layer.factors[-1])}
-    assert {id(p) for p in by_name["outer"]["params"]} == outer
-    assert math.isclose(by_name["outer"]["lr"], 0.3) and math.isclose(by_name["inner"]["lr"], 0.1)
-    assert id(layer.factors[1]) in {id(p) for p in by_name["inner"]["params"]}
-    all_ids = [id(p) for g in groups for p in g["params"]]
-    assert sorted(all_ids) == sorted(id(p) for p in model.parameters())  # each exactly once
+    assert isinstance(layer, Factors) and layer.lr_scales == (3.0, 1.0, 1.0, 3.0)
+    lr_of = {id(p): g["lr"] for g in nl.param_groups(model, lr=0.1) for p in g["params"]}
+    assert sorted(lr_of) == sorted(id(p) for p in model.parameters())  # each exactly once
+    assert math.isclose(lr_of[id(layer.Ws[0])], 0.3) and math.isclose(lr_of[id(layer.Ws[-1])], 0.3)
+    assert math.isclose(lr_of[id(layer.Ws[1])], 0.1) and math.isclose(lr_of[id(layer.bias)], 0.1)
+    nl.set_lr_ratio(model, 0.5)
+    assert layer.lr_scales == (0.5, 1.0, 1.0, 0.5)
     plain = nl.make_model("mlp", "plain", width=32, seed=0)
-    assert [g["name"] for g in nl.param_groups(plain, 0.1, 3.0)] == ["inner"]
+    assert [g["lr"] for g in nl.param_groups(plain, 0.1)] == [0.1]
+
+
+def test_factored_layers_keep_their_numbers():
+    """DeepLinear and CDLNLinear draw their factors ε·O_l in application order from the generator
+    they are given, as before the factor list was shared (same constructor, same numbers)."""
+    for layer, widths in ((nl.DeepLinear(6, 9, 3, init_scale=0.5, generator=gen(4)), [6, 9, 9, 9]),
+                          (nl.CDLNLinear(6, 9, 3, 2, init_scale=0.5, generator=gen(4)), [6, 2, 2, 9])):
+        g = gen(4)
+        expected = [0.5 * orthogonal(o, i, generator=g, dtype=torch.float32) for i, o in zip(widths[:-1], widths[1:])]
+        for W, E in zip(layer.Ws, expected, strict=True):
+            assert torch.equal(W.detach(), E)
+        assert layer.factors is layer.Ws
 
 
 def test_models_share_non_wide_layers_and_count_params():
@@ -130,16 +146,20 @@ def test_no_global_rng_use_and_deterministic(data):
         model = nl.make_model("mlp", "cdln", width=32, rank_hat=4, seed=3)
         runs.append(nl.fit(model, data, nl.FitConfig(epochs=1, record_every=5), seed=3))
     assert torch.equal(state, torch.get_rng_state())  # the library never touches the global generator
-    assert runs[0].column("train_loss")[1:] == runs[1].column("train_loss")[1:]
+    assert runs[0].train_loss == runs[1].train_loss
     assert runs[0].column("test_accuracy") == runs[1].column("test_accuracy")
+    other = nl.fit(nl.make_model("mlp", "cdln", width=32, rank_hat=4, seed=3), data,
+                   nl.FitConfig(epochs=1, record_every=5), seed=4)
+    assert other.train_loss[1:] != runs[0].train_loss[1:]  # another shuffling stream
 
 
 # ---------------------------------------------------------------- training on digits
 
 # Stated budget: 5 epochs (110 steps of 64), SGD with momentum 0.9, η = 0.02, width 256, L = 3,
-# r̂ = 16, α = 2 for the C-DLN. Measured: 0.94–0.98 over seeds 0–2 for all three kinds. The bar,
-# 0.92, is far above chance (0.10) and fails if a layer or the two learning rates break.
-MLP_BAR = 0.92
+# r̂ = 16, α = 2 for the C-DLN. Measured (seed streams of ``cdln_core.seeds``): plain 0.956–0.973,
+# deep linear 0.958–0.973, C-DLN 0.909–0.960 over seeds 0–2. The bars, every seed above 0.88 and the
+# mean above 0.93, are far above chance (0.10) and fail if a layer or the two learning rates break.
+MLP_BAR, MLP_MEAN_BAR = 0.88, 0.93
 
 
 @pytest.mark.parametrize("kind", nl.KINDS)
@@ -149,9 +169,9 @@ def test_mlp_trains_above_bar(data, kind):
         model = nl.make_model("mlp", kind, width=256, depth=3, rank_hat=16, seed=seed)
         cfg = nl.FitConfig(lr=0.02, lr_ratio=2.0 if kind == "cdln" else 1.0, epochs=5, record_every=1000)
         result = nl.fit(model, data, cfg, seed=seed)
-        assert result.diverged_step is None
+        assert result.diverged_step is None and result.stop_reason == "steps" and not result.warnings
         accs.append(result.test_accuracy)
-    assert min(accs) > MLP_BAR, accs
+    assert min(accs) > MLP_BAR and np.mean(accs) > MLP_MEAN_BAR, accs
 
 
 def test_tiny_init_stalls_a_nonlinear_cdln(data):
@@ -159,18 +179,20 @@ def test_tiny_init_stalls_a_nonlinear_cdln(data):
     ≈1e-6, gradients shrink by ε^{L−1}, and the same budget leaves the net near chance."""
     model = nl.make_model("mlp", "cdln", width=256, depth=3, rank_hat=16, init_scale=1e-2, seed=0)
     result = nl.fit(model, data, nl.FitConfig(lr=0.02, lr_ratio=2.0, epochs=5, record_every=1000), seed=0)
-    assert result.test_accuracy < 0.3
+    assert result.test_accuracy < 0.3  # measured: 0.100, the rate of the commonest test label (46 of 450)
+    assert any("at chance" in w for w in result.warnings), result.warnings  # flagged, not an ordinary result
 
 
 # Stated budget for the ViT: 1 block, C = 32, MLP width 64, 4×4 patches, Adam η = 3e-3, 4 epochs
-# (88 steps). Measured: 0.87–0.94 over seeds 0–2 for all three kinds; the bar is 0.80.
+# (88 steps). Measured: plain 0.887–0.911, deep linear 0.913–0.929, C-DLN 0.862–0.902 over seeds 0–2;
+# the bar is 0.80.
 VIT_BAR = 0.80
 
 
 @pytest.mark.parametrize("kind", nl.KINDS)
 def test_vit_trains_above_bar(data, kind):
     accs = []
-    for seed in range(2):
+    for seed in range(3):
         model = nl.make_model("vit", kind, width=64, dim=32, blocks=1, heads=4, patch=4, depth=3, rank_hat=8, seed=seed)
         cfg = nl.FitConfig(lr=3e-3, optimizer="adam", epochs=4, record_every=1000)
         accs.append(nl.fit(model, data, cfg, seed=seed).test_accuracy)
@@ -235,15 +257,18 @@ def result_init_weight(d):
         (lambda: nl.CDLNLinear(8, 8, 3, 0, generator=gen()), "rank_hat"),
         (
             lambda: nl.DeepLinear(8, 8, 2, init_scale=0.0, generator=gen()),
-            "init_scale must be a finite number > 0",
+            "init_scale must be a finite number in \\(0, ∞\\)",
         ),
         (lambda: nl.make_layer("wide", 8, 8, generator=gen()), "kind must be one of plain, dln, cdln"),
+        (lambda: nl.DeepLinear(8, 8, 2, lr_ratio=0.0, generator=gen()), "lr_ratio must be a finite number in \\(0, ∞\\)"),
+        (lambda: nl.FitConfig(record_every=0), "record_every must be an integer ≥ 1"),
+        (lambda: nl.FitConfig(diverge_factor=1.0), "diverge_factor must be"),
         (lambda: nl.make_layer("cdln", 8, 8, generator=gen()), "rank_hat must be given"),
         (lambda: nl.make_model("cnn", "plain"), "arch must be one of mlp, vit"),
         (lambda: nl.make_model("vit", "plain", patch=3), "patch must divide"),
         (lambda: nl.make_model("mlp", "plain", width=0), "width must be an integer ≥ 1"),
-        (lambda: nl.FitConfig(lr=-1.0), "lr must be a finite number > 0"),
-        (lambda: nl.FitConfig(lr_ratio=0.0), "lr_ratio must be a finite number > 0"),
+        (lambda: nl.FitConfig(lr=-1.0), "lr must be a finite number in \\(0, ∞\\)"),
+        (lambda: nl.FitConfig(lr_ratio=0.0), "lr_ratio must be a finite number in \\(0, ∞\\)"),
         (lambda: nl.FitConfig(optimizer="lbfgs"), "optimizer must be one of sgd, adam"),
         (lambda: nl.FitConfig(epochs=0), "epochs must be an integer ≥ 1"),
         (lambda: nl.param_groups(nn.Linear(2, 2), lr=float("nan")), "lr must be a finite number"),
@@ -290,8 +315,59 @@ def test_figures_keep_a_fixed_trace_set():
     assert len(plots.accuracy_vs_time({"a": [(1.0, 0.9), (2.0, 0.95)]}, kinds).data) == 1
 
 
-def test_divergence_stops_and_says_where(data):
-    model = nl.make_model("mlp", "dln", width=32, depth=3, seed=0)
-    result = nl.fit(model, data, nl.FitConfig(lr=1e4, epochs=3, record_every=1000), seed=0)
-    assert result.diverged_step is not None and result.diverged_step < 3 * 22
-    assert result.records[-1].step == result.diverged_step
+@pytest.mark.parametrize("kind", nl.KINDS)
+def test_divergence_stops_and_says_where(data, kind):
+    model = nl.make_model("mlp", kind, width=32, depth=3, rank_hat=4, seed=0)
+    result = nl.fit(model, data, nl.FitConfig(lr=1e4, epochs=3, record_every=1000, track=None), seed=0)
+    assert result.stop_reason == "diverged" and result.diverged_step is not None and result.diverged_step < 3 * 22
+    assert result.records[-1].step == result.diverged_step and result.divergence_note
+    assert result.warnings and result.warnings[0].startswith(f"diverged at step {result.diverged_step}")
+
+
+def test_callback_stops_and_ctrl_c_carries_the_partial_result(data):
+    cfg = nl.FitConfig(epochs=2, record_every=5)
+    stopped = nl.fit(nl.make_model("mlp", "cdln", width=32, rank_hat=4, seed=0), data, cfg, seed=0,
+                     callback=lambda r: r.step >= 10)
+    assert stopped.stop_reason == "callback" and stopped.steps == [0, 5, 10] and stopped.stopped_step == 10
+
+    def interrupt(record):
+        if record.step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as info:
+        nl.fit(nl.make_model("mlp", "dln", width=32, seed=0), data, cfg, seed=0, callback=interrupt)
+    partial = info.value.result
+    assert isinstance(partial, nl.FitResult) and partial.interrupted_step == 5 and partial.steps == [0, 5]
+    assert partial.seconds > 0 and partial.n_params == nl.n_params(nl.make_model("mlp", "dln", width=32, seed=0))
+
+
+# ---------------------------------------------------------------- boundaries, fuzzed
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True, allow_infinity=True),
+                 st.text(max_size=3), st.just(np.float32(0.5)), st.just(np.int64(3)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field=st.sampled_from(["lr", "lr_ratio", "epochs", "batch_size", "optimizer", "momentum", "weight_decay",
+                              "record_every", "diverge_factor", "threads"]), value=_ANY)
+def test_fit_config_takes_anything_and_ends_in_a_config_or_a_named_error(field, value):
+    try:
+        cfg = nl.FitConfig(**{field: value})
+    except (TypeError, ValueError) as err:
+        assert field in str(err)
+    else:
+        assert getattr(cfg, field) == value or getattr(cfg, field) == pytest.approx(value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(nl.KINDS), depth=_ANY, rank_hat=_ANY, lr_ratio=_ANY)
+def test_make_layer_takes_anything_and_ends_in_a_layer_or_a_named_error(kind, depth, rank_hat, lr_ratio):
+    try:
+        layer = nl.make_layer(kind, 6, 5, depth=depth, rank_hat=rank_hat, lr_ratio=lr_ratio, generator=gen())
+    except (TypeError, ValueError) as err:
+        assert any(name in str(err) for name in ("depth", "rank_hat", "lr_ratio"))
+    else:
+        assert layer(torch.ones(2, 6)).shape == (2, 5)

@@ -1,7 +1,8 @@
 """Every notebook runs top to bottom in quick mode, interactive and static; nbval checks the claims.
 
 Papermill injects ``QUICK=True`` and ``INTERACTIVE`` after the ``parameters`` cell; a failing cell
-(an assertion in a claims cell included) fails the test. The kernel is ``python3``: it must be the
+(an assertion in a claims cell included) fails the test. How notebooks are committed (paired sources,
+no widget state, outputs only in claims cells) is checked in ``test_notebook_sources.py``. The kernel is ``python3``: it must be the
 project's environment (``python -m ipykernel install --sys-prefix --name python3``).
 """
 
@@ -46,16 +47,6 @@ def test_notebook_runs(path: Path, interactive: bool, tmp_path: Path):
     assert not errors, errors
     text = "".join(o.get("text", "") for c in ran.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "Traceback" not in text
-
-
-def test_committed_notebooks_are_clean():
-    """No widget state (≈5 MB of plotly.js each) and outputs only in the cells nbval checks."""
-    for path in PATHS:
-        nb = nbformat.read(path, as_version=4)
-        assert "widgets" not in nb.metadata, f"{path.name} carries widget state"
-        for cell in nb.cells:
-            if cell.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" not in cell.source:
-                assert not cell.outputs, f"{path.name}: outputs outside the claims cells"
 
 
 @pytest.mark.slow

@@ -96,3 +96,32 @@ def test_bad_network_arguments_name_the_argument(kwargs, flag):
 def test_bad_train_config(kwargs, flag):
     with pytest.raises(ValueError, match=flag):
         C.TrainConfig(**kwargs)
+
+
+def test_rank_one_is_a_registered_kind_with_the_shared_target():
+    assert "rank_one" in C.problems.PROBLEMS
+    p = C.make_problem("rank_one", 12, 2, measurements=100, seed=3)
+    assert torch.equal(p.Phi, C.make_problem("factorization", 12, 2, seed=3).Phi)
+    assert p.y.shape == (100,) and repr(p).startswith("RankOneSensing(d=12")
+
+
+@pytest.mark.parametrize("kind,kwargs", [
+    ("completion", dict(observed=0.05)), ("sensing", dict(measurements=50)), ("rank_one", dict(measurements=50)),
+])
+def test_too_little_data_to_identify_the_target_is_said(kind, kwargs):
+    few = C.make_problem(kind, 40, 5, seed=0, **kwargs)  # r(2d − r) = 375 degrees of freedom
+    assert len(few.warnings) == 1 and "375" in few.warnings[0]
+    enough = C.make_problem(kind, 40, 5, seed=0, **({"observed": 0.5} if kind == "completion" else
+                                                    {"measurements": 2000}))
+    assert enough.warnings == []
+
+
+def test_operator_kept_whole_only_within_its_budget_and_counted_once():
+    p = C.make_problem("sensing", 10, 2, measurements=300, seed=0)
+    assert p.operator_bytes == 8 * 300 * 100 and p._dense_op.shape == (300, 100)
+    exact = C.make_problem("sensing", 10, 2, measurements=300, seed=0, max_operator_bytes=p.operator_bytes)
+    over = C.make_problem("sensing", 10, 2, measurements=300, seed=0, max_operator_bytes=p.operator_bytes - 1)
+    assert exact._dense_op is not None and over._dense_op is None
+    # [K]'s size, m = 4000 and d = 200, is kept whole by default and fits a 2 GB pod with room to spare
+    from cdln_core.problems.sensing import DEFAULT_OPERATOR_BYTES
+    assert 8 * 4000 * 200**2 <= DEFAULT_OPERATOR_BYTES <= 1.6e9

@@ -88,7 +88,7 @@ def test_kwon_theorem_cdln_error_never_above_dln_in_factorization(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_yaras_compression_reproduces_the_wide_trajectory(seed):
-    """Full observation, γ = 0: compressed E(t) = E_wide(t)·V·Vᵀ at every step (SPEC §4)."""
+    """Full observation, γ = 0: compressed E(t) = E_wide(t)·V·Vᵀ at every step ([Y] §3)."""
     problem = C.make_problem("completion", 30, 2, observed=1.0, seed=seed)
     wide = C.make_network("dln", problem, 3, seed=seed)
     comp = C.make_network("compressed", problem, 3, rank_hat=2, lr_ratio=0.0, seed=seed)
@@ -119,7 +119,7 @@ def test_completion_paper_setting_cdln_recovers_in_fewer_steps(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_depth_three_generalizes_where_depth_two_stalls(seed):
-    """Completion, d=100, r=10, p=0.3, η=50, α=2, to training loss 1e-12 (SPEC §3)."""
+    """Completion, d=100, r=10, p=0.3, η=50, α=2, to training loss 1e-12 ([Y] §3, deep matrix completion)."""
     problem = C.make_problem("completion", 100, 10, observed=0.3, seed=seed)
     config = C.TrainConfig(lr=50.0, steps=20000, tol=1e-12, record_every=1000)
     errors = {}

@@ -1,27 +1,39 @@
 """Beyond linear: deep-linear and compressed (C-DLN) layers inside nonlinear networks.
 
-[K] §6 (SPEC §7): replace a wide linear layer y = W·x + b of a nonlinear network (W of shape
+[K] §6: replace a wide linear layer y = W·x + b of a nonlinear network (W of shape
 (d_out, d_in), d = width) by an overparameterized product E = W_L ⋯ W_1 (``DeepLinear``) or by the
 compressed bottleneck d_in → r̂ → … → r̂ → d_out (``CDLNLinear``), train on real data, and watch the
 updates ΔW_l(t) = W_l(t) − W_l(0) stay low-rank. One module per concept:
 
-- ``layers``: the factored layers, their initialization (ε = 1 by default, and why), ``make_layer``,
-  ``factorize`` (swap the layers of any model), ``param_groups`` (η and α·η), ``n_params``;
+- ``layers``: the factored layers (``cdln_core.factors.Factors`` with a bias), their initialization
+  (ε = 1 by default, and why), ``make_layer``, ``factorize`` (swap the layers of any model through
+  ``factors.swap_linears``), ``set_lr_ratio`` (α), and the kit's ``param_groups`` and ``n_params``;
 - ``models``: ``MLP`` and a small ``ViT`` with swappable wide layers, ``make_model``;
 - ``data``: scikit-learn's bundled digits (``load_digits``, no download);
-- ``training``: ``FitConfig``, ``fit`` and its records, from explicit ``torch.Generator``s;
+- ``training``: ``FitConfig``, ``fit`` on the kit's loop policy (``loop.run``), its records and result;
 - ``updates``: the spectrum and effective rank of a weight update.
 
 Every public name is re-exported here: ``from cdln_core.nonlinear import fit`` and
 ``cdln_core.nonlinear.fit`` both work.
 
-Reference: SPEC §7; [K] Kwon et al., AISTATS 2024, §6; [Y] Yaras et al., ICML 2024.
+Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6; [Y] Yaras et al., ICML 2024
+(arXiv 2406.04112).
 """
 
 from .data import Digits, load_digits
-from .layers import KINDS, CDLNLinear, DeepLinear, FactoredLinear, factorize, make_layer, n_params, param_groups
+from .layers import (
+    KINDS,
+    CDLNLinear,
+    DeepLinear,
+    FactoredLinear,
+    factorize,
+    make_layer,
+    n_params,
+    param_groups,
+    set_lr_ratio,
+)
 from .models import ARCHS, MLP, ViT, make_model
-from .training import FitConfig, FitRecord, FitResult, accuracy, fit
+from .training import OPTIMIZERS, FitConfig, FitRecord, FitResult, accuracy, fit
 from .updates import energy_rank, update_effective_rank, update_spectrum, weight_matrices
 
 __all__ = [
@@ -32,11 +44,13 @@ __all__ = [
     "CDLNLinear",
     "make_layer",
     "factorize",
+    "set_lr_ratio",
     "param_groups",
     "n_params",
     "MLP",
     "ViT",
     "make_model",
+    "OPTIMIZERS",
     "Digits",
     "load_digits",
     "FitConfig",

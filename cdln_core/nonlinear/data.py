@@ -2,7 +2,7 @@
 
 x: (N, 64) float32 images flattened row by row, y: (N,) int64 labels in 0…9.
 
-Reference: SPEC §7.
+Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6 (the MLP experiments).
 """
 
 from __future__ import annotations

@@ -1,26 +1,29 @@
 """Factored layers: deep-linear and compressed (C-DLN) replacements for a wide linear layer.
 
-[K] §6 (SPEC §7): replace a wide linear layer y = W·x + b of a nonlinear network (W of shape
+[K] §6: replace a wide linear layer y = W·x + b of a nonlinear network (W of shape
 (d_out, d_in), d = width) by
 
 - ``DeepLinear`` (kind ``"dln"``): an overparameterized product E = W_L ⋯ W_1 of L factors of width
   h = max(d_in, d_out) (square d×d factors for a square layer), L·d² parameters;
 - ``CDLNLinear`` (kind ``"cdln"``): the compressed bottleneck d_in → r̂ → … → r̂ → d_out, factors
   W̃_1 (r̂, d_in), W̃_l (r̂, r̂), W̃_L (d_out, r̂), 2·d·r̂ + (L−2)·r̂² parameters; its first and last
-  factors step with α·η (``param_groups``).
+  factors step with α·η (their ``lr_scales``, read by ``cdln_core.factors.param_groups``).
+
+Both are ``cdln_core.factors.Factors`` with a bias: the kit's one factor list.
 
 Initialization (our choice, documented because it differs from the linear problems). Every factor
-starts at ε·O_l, O_l Haar-orthogonal, as in SPEC §3 — but with ε = 1 by default, not 1e-2. In a
-nonlinear network there is no surrogate to align with and, worse, E(0) = ε^L·(…) ≈ 1e-6 at ε = 1e-2
-cuts the signal through the layer and shrinks the gradient of every factor by ε^{L−1}: the network
-sits at a saddle and does not train in any reasonable budget. With ε = 1 the product of independent
-Haar-orthogonal factors is itself Haar-orthogonal (a partial isometry when rectangular), so a
-``DeepLinear`` layer starts with exactly the distribution of an orthogonally initialized
-``nn.Linear`` (``nn.init.orthogonal_``, gain 1) — the "behaves like a normal layer" init of [K]'s
-MLP experiments — and a ``CDLNLinear`` starts as a rank-r̂ partial isometry (r̂ singular values 1,
-the rest 0). ``init_scale`` stays a parameter, so a notebook can show the saddle at small ε.
+starts at ε·O_l, O_l Haar-orthogonal, as in the deep linear networks of [Y] (Law of Parsimony) — but
+with ε = 1 by default, not 1e-2. In a nonlinear network there is no surrogate to align with and,
+worse, E(0) = ε^L·(…) ≈ 1e-6 at ε = 1e-2 cuts the signal through the layer and shrinks the gradient
+of every factor by ε^{L−1}: the network sits at a saddle and does not train in any reasonable
+budget. With ε = 1 the product of independent Haar-orthogonal factors is itself Haar-orthogonal (a
+partial isometry when rectangular), so a ``DeepLinear`` layer starts with exactly the distribution
+of an orthogonally initialized ``nn.Linear`` (``nn.init.orthogonal_``, gain 1) — the "behaves like a
+normal layer" init of [K]'s MLP experiments — and a ``CDLNLinear`` starts as a rank-r̂ partial
+isometry (r̂ singular values 1, the rest 0). ``init_scale`` stays a parameter, so a notebook can
+show the saddle at small ε.
 
-Reference: SPEC §3, §7; [K] Kwon et al., AISTATS 2024, §6.
+Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6; [Y] Law of Parsimony (arXiv 2306.01154).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
 
-from ..checks import check_int, check_positive
-from ..dln import end_to_end, orthogonal
+from ..checks import check_choice, check_int, check_positive
+from ..dln import orthogonal
+from ..factors import Factors, n_params, outer_scales, param_groups, swap_linears
 
 __all__ = [
     "KINDS",
@@ -41,6 +45,7 @@ __all__ = [
     "CDLNLinear",
     "make_layer",
     "factorize",
+    "set_lr_ratio",
     "param_groups",
     "n_params",
 ]
@@ -48,11 +53,13 @@ __all__ = [
 KINDS = ("plain", "dln", "cdln")
 
 
-class FactoredLinear(nn.Module):
-    """y = W_L ⋯ W_1 · x + b: a linear layer stored as a product of factors (application order).
+class FactoredLinear(Factors):
+    """y = W_L ⋯ W_1 · x + b: a ``cdln_core.factors.Factors`` (the kit's one factor list) plus a bias.
 
-    ``factors[l-1]`` is W_l of shape (d_l, d_{l−1}), d_0 = in_features, d_L = out_features; every
-    factor starts at ε·O_l, O_l Haar-orthogonal (cut from a square one). Subclasses fix the widths.
+    ``Ws[l-1]`` is W_l of shape (d_l, d_{l−1}), d_0 = in_features, d_L = out_features; every factor
+    starts at ε·O_l, O_l Haar-orthogonal (cut from a square one), drawn in application order. The
+    first and last factors step with α·η (``lr_ratio``; ``set_lr_ratio`` changes it). Subclasses fix
+    the widths.
     """
 
     def __init__(
@@ -61,39 +68,37 @@ class FactoredLinear(nn.Module):
         *,
         bias: bool = True,
         init_scale: float = 1.0,
+        lr_ratio: float = 1.0,
         generator: torch.Generator,
         dtype: torch.dtype = torch.float32,
     ):
-        super().__init__()
-        self.in_features, self.out_features = widths[0], widths[-1]
-        self.init_scale = check_positive("init_scale", init_scale)
-        self.factors = nn.ParameterList(
-            nn.Parameter(init_scale * orthogonal(d_out, d_in, generator=generator, dtype=dtype))
-            for d_in, d_out in zip(widths[:-1], widths[1:])
-        )
+        eps = check_positive("init_scale", init_scale)
+        Ws = [eps * orthogonal(d_out, d_in, generator=generator, dtype=dtype)
+              for d_in, d_out in zip(widths[:-1], widths[1:])]  # W_l: (d_l, d_{l−1})
+        super().__init__(Ws, outer_scales(len(Ws), check_positive("lr_ratio", lr_ratio)))
+        self.init_scale = eps
         self.bias = nn.Parameter(torch.zeros(widths[-1], dtype=dtype)) if bias else None
 
     @property
-    def depth(self) -> int:
-        return len(self.factors)
+    def factors(self) -> nn.ParameterList:
+        """The factors W_1 … W_L (the same list as ``Ws``)."""
+        return self.Ws
 
-    def end_to_end(self) -> Tensor:
-        """E = W_L ⋯ W_1, shape (out_features, in_features)."""
-        return end_to_end(list(self.factors))
+    @property
+    def lr_ratio(self) -> float:
+        return self.lr_scales[0]
 
-    def outer_parameters(self) -> list[nn.Parameter]:
-        """W_1 and W_L (one tensor when L = 1): the factors that step with α·η."""
-        return [self.factors[0]] if self.depth == 1 else [self.factors[0], self.factors[-1]]
+    def set_lr_ratio(self, lr_ratio: float) -> None:
+        """Let the first and last factor step with α·η from now on (α = ``lr_ratio`` > 0)."""
+        self.lr_scales = outer_scales(self.depth, check_positive("lr_ratio", lr_ratio))
 
     def forward(self, x: Tensor) -> Tensor:  # (..., d_in) → (..., d_out)
         # Factor by factor: L·B·d² multiply-adds, cheaper than forming E (d³) when the batch B < d.
-        for W in self.factors:
-            x = x @ W.T  # (..., d_l)
-        return x if self.bias is None else x + self.bias
+        y = super().forward(x)
+        return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
-        shapes = " → ".join(str(d) for d in [self.in_features, *[W.shape[0] for W in self.factors]])
-        return f"{shapes}, depth={self.depth}, bias={self.bias is not None}"
+        return f"{super().extra_repr()}, depth={self.depth}, bias={self.bias is not None}"
 
 
 class DeepLinear(FactoredLinear):
@@ -112,6 +117,7 @@ class DeepLinear(FactoredLinear):
         *,
         bias: bool = True,
         init_scale: float = 1.0,
+        lr_ratio: float = 1.0,
         generator: torch.Generator,
         dtype: torch.dtype = torch.float32,
     ):
@@ -120,7 +126,8 @@ class DeepLinear(FactoredLinear):
         check_int("depth", depth, 1)
         h = max(in_features, out_features)
         widths = [in_features, *[h] * (depth - 1), out_features]
-        super().__init__(widths, bias=bias, init_scale=init_scale, generator=generator, dtype=dtype)
+        super().__init__(widths, bias=bias, init_scale=init_scale, lr_ratio=lr_ratio, generator=generator,
+                         dtype=dtype)
 
 
 class CDLNLinear(FactoredLinear):
@@ -140,6 +147,7 @@ class CDLNLinear(FactoredLinear):
         *,
         bias: bool = True,
         init_scale: float = 1.0,
+        lr_ratio: float = 1.0,
         generator: torch.Generator,
         dtype: torch.dtype = torch.float32,
     ):
@@ -149,7 +157,8 @@ class CDLNLinear(FactoredLinear):
         check_int("rank_hat", rank_hat, 1, min(in_features, out_features))
         self.rank_hat = int(rank_hat)
         widths = [in_features, *[rank_hat] * (depth - 1), out_features]
-        super().__init__(widths, bias=bias, init_scale=init_scale, generator=generator, dtype=dtype)
+        super().__init__(widths, bias=bias, init_scale=init_scale, lr_ratio=lr_ratio, generator=generator,
+                         dtype=dtype)
 
 
 def _init_plain_(layer: nn.Linear, *, generator: torch.Generator, init_scale: float = 1.0) -> nn.Linear:
@@ -171,41 +180,25 @@ def make_layer(
     depth: int = 3,
     rank_hat: int | None = None,
     init_scale: float = 1.0,
+    lr_ratio: float = 1.0,
     bias: bool = True,
     generator: torch.Generator,
     dtype: torch.dtype = torch.float32,
 ) -> nn.Module:
     """One wide layer of the given kind: ``"plain"`` (an ``nn.Linear`` at ε·O), ``"dln"``
     (``DeepLinear``, ``depth`` factors) or ``"cdln"`` (``CDLNLinear``, ``depth`` ≥ 2 factors around
-    ``rank_hat``). ``depth`` and ``rank_hat`` are ignored where they do not apply."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    ``rank_hat``). ``depth``, ``rank_hat`` and ``lr_ratio`` are ignored where they do not apply."""
+    check_choice("kind", kind, KINDS)
     if kind == "plain":
         check_positive("init_scale", init_scale)
         layer = skip_init(nn.Linear, in_features, out_features, bias=bias, dtype=dtype)
         return _init_plain_(layer, generator=generator, init_scale=init_scale)
+    common = dict(bias=bias, init_scale=init_scale, lr_ratio=lr_ratio, generator=generator, dtype=dtype)
     if kind == "dln":
-        return DeepLinear(
-            in_features,
-            out_features,
-            depth,
-            bias=bias,
-            init_scale=init_scale,
-            generator=generator,
-            dtype=dtype,
-        )
+        return DeepLinear(in_features, out_features, depth, **common)
     if rank_hat is None:
         raise ValueError("rank_hat must be given (an integer ≥ 1) for kind 'cdln'")
-    return CDLNLinear(
-        in_features,
-        out_features,
-        depth,
-        rank_hat,
-        bias=bias,
-        init_scale=init_scale,
-        generator=generator,
-        dtype=dtype,
-    )
+    return CDLNLinear(in_features, out_features, depth, rank_hat, **common)
 
 
 def factorize(
@@ -216,54 +209,36 @@ def factorize(
     depth: int = 3,
     rank_hat: int | None = None,
     init_scale: float = 1.0,
+    lr_ratio: float = 1.0,
     generator: torch.Generator,
 ) -> nn.Module:
     """Swap the ``nn.Linear`` submodules called ``names`` (dotted, as in ``named_modules``) of any
-    torch model for freshly initialized layers of ``kind`` (see ``make_layer``), in place.
+    torch model for freshly initialized layers of ``kind`` (see ``make_layer``), in place, through
+    ``cdln_core.factors.swap_linears`` (layers drawn in the order of ``named_modules``).
 
     Weights are not copied: this builds a model to train from scratch. Each new layer keeps the
     old one's shape, bias flag and dtype. Returns ``model``.
     """
-    modules = dict(model.named_modules())
-    names = list(names)
+    names = [names] if isinstance(names, str) else list(names)
+    found = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n]
     for name in names:
-        if not isinstance(modules.get(name), nn.Linear):
-            found = [n for n, m in modules.items() if isinstance(m, nn.Linear)]
+        if name not in found:
             raise ValueError(f"names must name nn.Linear submodules (one of {found}), got {name!r}")
-    for name in names:
-        old = modules[name]
-        new = make_layer(
-            kind,
-            old.in_features,
-            old.out_features,
-            depth=depth,
-            rank_hat=rank_hat,
-            init_scale=init_scale,
-            bias=old.bias is not None,
-            generator=generator,
-            dtype=old.weight.dtype,
-        )
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+
+    def make(name: str, old: nn.Linear) -> nn.Module:
+        return make_layer(kind, old.in_features, old.out_features, depth=depth, rank_hat=rank_hat,
+                          init_scale=init_scale, lr_ratio=lr_ratio, bias=old.bias is not None, generator=generator,
+                          dtype=old.weight.dtype)
+
+    swap_linears(model, make, names)
     return model
 
 
-def param_groups(model: nn.Module, lr: float, lr_ratio: float = 1.0) -> list[dict]:
-    """Optimizer parameter groups: the first and last factor of every ``FactoredLinear`` step with
-    α·η (``lr_ratio``·``lr``), every other parameter with η ([K] two learning rates).
-
-    Pass the result to any ``torch.optim`` optimizer. Empty groups are left out.
-    """
-    lr = check_positive("lr", lr)
-    lr_ratio = check_positive("lr_ratio", lr_ratio)
-    outer = {id(p): p for m in model.modules() if isinstance(m, FactoredLinear) for p in m.outer_parameters()}
-    rest = [p for p in model.parameters() if id(p) not in outer]
-    groups = [{"params": rest, "lr": lr, "name": "inner"}]
-    if outer:
-        groups.append({"params": list(outer.values()), "lr": lr_ratio * lr, "name": "outer"})
-    return [g for g in groups if g["params"]]
-
-
-def n_params(module: nn.Module) -> int:
-    """Number of trainable entries."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+def set_lr_ratio(model: nn.Module, lr_ratio: float) -> nn.Module:
+    """Let the first and last factor of every ``FactoredLinear`` in ``model`` step with α·η
+    (α = ``lr_ratio`` > 0, [K]'s two learning rates); ``param_groups`` reads it. Returns ``model``."""
+    check_positive("lr_ratio", lr_ratio)
+    for m in model.modules():
+        if isinstance(m, FactoredLinear):
+            m.set_lr_ratio(lr_ratio)
+    return model

@@ -6,7 +6,7 @@ each block swappable). Each lists its wide layers in ``wide_names``; ``make_mode
 with wide layers of a kind from ``layers.KINDS``. Shapes: B batch, T tokens, C token width,
 d = width, s = image side, p = patch side.
 
-Reference: SPEC §7; [K] Kwon et al., AISTATS 2024, §6.
+Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
 
-from ..checks import check_int
+from ..checks import check_choice, check_int
+from ..seeds import check_seed, generator
 from .layers import KINDS, _init_plain_, factorize
 
 __all__ = ["ARCHS", "MLP", "ViT", "make_model"]
@@ -144,28 +145,27 @@ def make_model(
     depth: int = 3,
     rank_hat: int | None = 16,
     init_scale: float = 1.0,
+    lr_ratio: float = 1.0,
     seed: int = 0,
     **arch_kwargs,
 ) -> nn.Module:
-    """An ``"mlp"`` or ``"vit"`` whose wide layers are of ``kind`` (``KINDS``).
+    """An ``"mlp"`` or ``"vit"`` whose wide layers are of ``kind`` (``KINDS``), their outer factors
+    stepping with α·η (α = ``lr_ratio``).
 
-    The same ``seed`` gives the same non-wide layers for every kind (they come from one generator,
-    the wide layers from a second), so the three variants differ only in the swapped layers.
+    The same ``seed`` gives the same non-wide layers for every kind (they come from the stream
+    ``seeds.generator(seed, "init")``, the wide layers from ``(seed, "init_wide")``), so the three
+    variants differ only in the swapped layers.
     ``arch_kwargs`` go to ``MLP`` (``n_wide``) or ``ViT`` (``dim``, ``blocks``, ``heads``, ``patch``).
     """
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    check_int("seed", seed, 0)
-    g = torch.Generator().manual_seed(seed)
-    model = (MLP if arch == "mlp" else ViT)(width, generator=g, **arch_kwargs)
-    g_wide = torch.Generator().manual_seed(seed + 1_000_003)
+    check_choice("arch", arch, ARCHS)
+    check_choice("kind", kind, KINDS)
+    seed = check_seed(seed)
+    model = (MLP if arch == "mlp" else ViT)(width, generator=generator(seed, "init"), **arch_kwargs)
+    g_wide = generator(seed, "init_wide")
     if kind == "plain":  # re-draw from the wide stream so plain and dln start alike in distribution
         modules = dict(model.named_modules())
         for name in model.wide_names:
             _init_plain_(modules[name], generator=g_wide, init_scale=init_scale)
         return model
-    return factorize(
-        model, model.wide_names, kind, depth=depth, rank_hat=rank_hat, init_scale=init_scale, generator=g_wide
-    )
+    return factorize(model, model.wide_names, kind, depth=depth, rank_hat=rank_hat, init_scale=init_scale,
+                     lr_ratio=lr_ratio, generator=g_wide)

@@ -1,17 +1,18 @@
 """Training: mini-batch cross-entropy on the digits, recording accuracy and update spectra.
 
-``fit`` trains a model in place with two learning rates (η, and α·η for the outer factors of every
-factored layer, ``layers.param_groups``), draws every random number from explicit
-``torch.Generator``s, and records ``FitRecord``s (test accuracy, singular values of tracked updates
-ΔW = W(t) − W(0)) into a ``FitResult``.
+``fit`` trains a model in place on the kit's one loop policy (``cdln_core.loop.run``): one loop step
+is one mini-batch; wall time counts the forward, backward and optimizer step only (recording
+excluded); a non-finite loss, one that grows past ``diverge_factor`` times its start, or a numeric
+error ends the run as a divergence with its step; a callback returning True stops it; Ctrl-C raises
+``loop.Interrupted`` whose ``.result`` is the partial ``FitResult``. Two learning rates: η, and α·η
+for the outer factors of every factored layer (their ``lr_scales``, ``cdln_core.factors.param_groups``).
+The mini-batch order comes from the stream ``seeds.generator(seed, "shuffle")``.
 
-Reference: SPEC §7; [K] Kwon et al., AISTATS 2024, §6.
+Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,31 +21,37 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_int, check_positive
+from ..checks import check_choice, check_int, check_number
+from ..loop import Interrupted, LoopConfig, RunResult, StepRecord, run
+from ..seeds import check_seed, generator
 from ..spectra import effective_rank
+from ..threads import choose, use
 from .data import Digits
-from .layers import n_params, param_groups
+from .layers import n_params, param_groups, set_lr_ratio
 from .updates import update_spectrum, weight_matrices
 
-__all__ = ["FitConfig", "FitRecord", "FitResult", "fit", "accuracy"]
+__all__ = ["OPTIMIZERS", "FitConfig", "FitRecord", "FitResult", "fit", "accuracy"]
+
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
 class FitConfig:
     """Mini-batch training with cross-entropy.
 
-    lr: η > 0.  lr_ratio: α > 0 (outer factors of factored layers step with α·η).
+    lr: η > 0.  lr_ratio: α > 0, the step scale of the outer factors of every factored layer for
+    this run (None: keep the layers' own, set by ``make_model(lr_ratio=...)``).
     epochs ≥ 1, batch_size ≥ 1.  optimizer: ``"sgd"`` (with ``momentum``) or ``"adam"``.
     record_every: record (test accuracy, update spectra) every k steps; step 0 and the last are
     always recorded.  track: names from ``weight_matrices`` whose update spectra to record
-    (``()``: none, ``None``: all).  threads: torch intra-op threads while training (restored
-    after; ``None`` leaves them alone). One by default: for layers this small, splitting each
-    product across cores costs more than it saves, and on a shared 2-core machine it makes
-    timings erratic.
+    (``()``: none, ``None``: all).  diverge_factor: growth of the mini-batch loss over its start
+    that counts as divergence.  threads: torch intra-op threads while training (restored after;
+    ``None``: ``threads.choose``). One by default: for layers this small, splitting each product
+    across cores costs more than it saves, and on a shared 2-core machine it makes timings erratic.
     """
 
     lr: float = 0.05
-    lr_ratio: float = 1.0
+    lr_ratio: float | None = None
     epochs: int = 20
     batch_size: int = 64
     optimizer: str = "sgd"
@@ -52,31 +59,38 @@ class FitConfig:
     weight_decay: float = 0.0
     record_every: int = 20
     track: tuple[str, ...] | None = ()
+    diverge_factor: float = 1e8
     threads: int | None = 1
 
     def __post_init__(self):
-        check_positive("lr", self.lr)
-        check_positive("lr_ratio", self.lr_ratio)
-        check_positive("momentum", self.momentum, allow_zero=True)
-        check_positive("weight_decay", self.weight_decay, allow_zero=True)
-        check_int("epochs", self.epochs, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("record_every", self.record_every, 1)
-        if self.threads is not None:
-            check_int("threads", self.threads, 1)
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be one of sgd, adam, got {self.optimizer!r}")
+        positive = dict(low=0.0, low_open=True)
+        values = {
+            "lr": check_number("lr", self.lr, **positive),
+            "lr_ratio": None if self.lr_ratio is None else check_number("lr_ratio", self.lr_ratio, **positive),
+            "epochs": check_int("epochs", self.epochs, 1),
+            "batch_size": check_int("batch_size", self.batch_size, 1),
+            "optimizer": check_choice("optimizer", self.optimizer, OPTIMIZERS),
+            "momentum": check_number("momentum", self.momentum, low=0.0),
+            "weight_decay": check_number("weight_decay", self.weight_decay, low=0.0),
+            "threads": None if self.threads is None else check_int("threads", self.threads, 1),
+            "track": None if self.track is None else tuple(self.track),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        self.loop_config(1)  # validates record_every and diverge_factor
+
+    def loop_config(self, steps: int) -> LoopConfig:
+        return LoopConfig(steps=steps, record_every=self.record_every, diverge_factor=self.diverge_factor)
 
 
-@dataclass(frozen=True)
-class FitRecord:
-    """One recorded step. ``update_sv``: name → singular values of W(t) − W(0) (descending)."""
+@dataclass(frozen=True, kw_only=True)
+class FitRecord(StepRecord):
+    """One recorded step: ``step`` (mini-batches so far), ``train_loss`` (the mean mini-batch loss
+    since the previous record, at step 0 the first batch's), ``wall_time``, the epoch, the test
+    accuracy, and ``update_sv``: name → singular values of W(t) − W(0) (descending)."""
 
-    step: int
     epoch: float
-    train_loss: float  # mean mini-batch loss since the previous record
     test_accuracy: float
-    wall_time: float  # seconds of optimization so far (evaluation and recording excluded)
     update_sv: dict[str, np.ndarray] = field(default_factory=dict)
 
     def update_effective_rank(self, name: str) -> float:
@@ -84,16 +98,14 @@ class FitRecord:
         return effective_rank(torch.diag(torch.from_numpy(self.update_sv[name])))
 
 
-@dataclass
-class FitResult:
-    """What a run produced."""
+@dataclass(frozen=True, kw_only=True)
+class FitResult(RunResult):
+    """What a run produced: its records and outcome (``loop.RunResult``: ``steps``, ``wall_time``
+    per record, ``diverged_step``, ``stop_reason`` …), the trainable count, and ``warnings`` (a
+    divergence, a final accuracy at chance): a flagged run is never reported as an ordinary result."""
 
     n_params: int
-    records: list[FitRecord] = field(default_factory=list)
-    diverged_step: int | None = None
-
-    def column(self, name: str) -> list:
-        return [getattr(r, name) for r in self.records]
+    warnings: tuple[str, ...] = ()
 
     @property
     def test_accuracy(self) -> float:
@@ -101,9 +113,9 @@ class FitResult:
         return self.records[-1].test_accuracy
 
     @property
-    def wall_time(self) -> float:
-        """Total optimization time (s)."""
-        return self.records[-1].wall_time
+    def seconds(self) -> float:
+        """Optimization seconds of the whole run (recording excluded)."""
+        return self.outcome.wall_time
 
     def time_to_accuracy(self, threshold: float) -> float | None:
         """Optimization time at the first record with test accuracy ≥ ``threshold`` (None if never)."""
@@ -111,6 +123,14 @@ class FitResult:
             if r.test_accuracy >= threshold:
                 return r.wall_time
         return None
+
+
+def _warnings(records: list[FitRecord], outcome, y_test: Tensor) -> tuple[str, ...]:
+    out = [f"diverged at step {outcome.diverged_step}: {outcome.note}"] if outcome.diverged_step is not None else []
+    chance = float(torch.bincount(y_test).max()) / len(y_test)  # always answering the commonest label
+    if records and not records[-1].test_accuracy > 1.25 * chance:
+        out.append(f"test accuracy {records[-1].test_accuracy:.3f} is at chance (majority label {chance:.3f})")
+    return tuple(out)
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
@@ -131,24 +151,17 @@ def fit(
     seed: int = 0,
     callback: Callable[[FitRecord], bool | None] | None = None,
 ) -> FitResult:
-    """Train ``model`` in place on ``data`` with mini-batches shuffled by a generator from ``seed``.
+    """Train ``model`` in place on ``data`` with mini-batches shuffled by the stream (seed, "shuffle").
 
     ``callback(record)`` runs after each record (a notebook streams it into a figure); returning
-    True stops the run. A non-finite loss stops the run and sets ``diverged_step``.
+    True stops the run. A divergence stops the run and sets ``diverged_step``.
     """
-    check_int("seed", seed, 0)
-    before = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    try:
-        return _fit(model, data, config, seed, callback)
-    finally:
-        torch.set_num_threads(before)
-
-
-def _fit(model, data, config, seed, callback) -> FitResult:
-    g = torch.Generator().manual_seed(seed + 2_000_029)  # the shuffling stream
-    groups = param_groups(model, config.lr, config.lr_ratio)
+    if not isinstance(config, FitConfig):
+        raise TypeError(f"config must be a FitConfig, got {type(config).__name__}")
+    seed = check_seed(seed)
+    if config.lr_ratio is not None:
+        set_lr_ratio(model, config.lr_ratio)
+    groups = param_groups(model, config.lr)
     if config.optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     else:
@@ -160,46 +173,42 @@ def _fit(model, data, config, seed, callback) -> FitResult:
             raise ValueError(f"track must name weight matrices (one of {list(W0)}), got {name!r}")
     W0 = {n: W0[n] for n in names}
 
-    result = FitResult(n_params=n_params(model))
-    N = data.x_train.shape[0]
-    per_epoch = math.ceil(N / config.batch_size)
+    N, bs = data.x_train.shape[0], config.batch_size
+    per_epoch = -(-N // bs)
     total = config.epochs * per_epoch
-    wall, losses = 0.0, []
+    shuffle, order, losses = generator(seed, "shuffle"), [], []
 
-    def record(step: int) -> bool:
+    def evaluate(t: int) -> float:
+        i = t % per_epoch
+        if i == 0:  # a fresh order at each epoch (the last evaluation, t = total, reads one batch of it)
+            order[:] = [torch.randperm(N, generator=shuffle)]
+        idx = order[0][i * bs : (i + 1) * bs]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        if t < total:
+            loss.backward()
+        losses.append(float(loss.detach()))
+        return losses[-1]
+
+    def record(t: int, value: float, wall: float) -> FitRecord:
         now = weight_matrices(model) if names else {}
         rec = FitRecord(
-            step=step,
-            epoch=step / per_epoch,
-            train_loss=float(np.mean(losses)) if losses else float("nan"),
+            step=t, epoch=t / per_epoch, train_loss=float(np.mean(losses)), wall_time=wall,
             test_accuracy=accuracy(model, data.x_test, data.y_test),
-            wall_time=wall,
             update_sv={n: update_spectrum(now[n], W0[n]) for n in names},
         )
-        result.records.append(rec)
         losses.clear()
-        return bool(callback(rec)) if callback is not None else False
+        return rec
 
     model.train()
-    if record(0):
-        return result
-    step = 0
-    for _ in range(config.epochs):
-        order = torch.randperm(N, generator=g)
-        for start in range(0, N, config.batch_size):
-            idx = order[start : start + config.batch_size]
-            tic = time.perf_counter()
-            loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            wall += time.perf_counter() - tic
-            step += 1
-            losses.append(float(loss.detach()))
-            if not math.isfinite(losses[-1]):
-                result.diverged_step = step
-                record(step)
-                return result
-            if (step % config.record_every == 0 or step == total) and record(step):
-                return result
-    return result
+    width = max((p.shape[0] for p in model.parameters() if p.ndim == 2), default=1)
+    try:
+        with use(choose(bs * width * width, requested=config.threads)):
+            records, outcome = run(evaluate, lambda t: opt.step(), record, config.loop_config(total),
+                                   callback=callback)
+    except Interrupted as stop:
+        stop.result = FitResult(records=stop.records, outcome=stop.outcome, n_params=n_params(model),
+                                warnings=_warnings(stop.records, stop.outcome, data.y_test))
+        raise
+    return FitResult(records=records, outcome=outcome, n_params=n_params(model),
+                     warnings=_warnings(records, outcome, data.y_test))

@@ -1,4 +1,4 @@
-"""Figures of the learning dynamics of deep linear networks (notebooks 00–04).
+"""Figures of the learning dynamics of one deep linear network (notebooks 00–02).
 
 Every builder is a pure function of data (a list of training ``Record``s, arrays, a target's σ) and
 returns a themed ``go.Figure`` with a fixed set of traces for given sizes, so a live ``FigureWidget``
@@ -9,31 +9,33 @@ is updated in place as records stream in.
 - ``staircases``: the same for several runs side by side (depth 1 vs 2 vs 3);
 - ``factor_spectra``: every factor's singular values over time (r rise, r fall, d − 2r flat);
 - ``invariance``: principal angles of W_1's active subspace against the predicted one, and ρ(t)
-  against its recursion ρ(t+1) = ρ(t) − η'·ρ(t)^{2L−1};
-- ``error_curves``: recovery error against iterations and against seconds, one line per model;
-- ``sweep``: a quantity (iterations to converge, final error) against a swept parameter (α, p, m);
-- ``losses``: training vs test loss per run (depth and generalization in completion).
+  against its recursion ρ(t+1) = ρ(t) − η'·ρ(t)^{2L−1} (from ``spectra.invariance_series``);
 
-Reference: SPEC §3–§5; [Y] Law of Parsimony; [K] §4–§5.
+The comparisons of several models (``error_curves``, ``sweep``, ``losses``) are in ``comparison``.
+
+Reference: [Y] §2–§3 and the Law of Parsimony (arXiv 2306.01154); [K] §3–§5.
+
+Streamed figures are rebuilt from all records on every frame: what needs E and an SVD is cached
+per record, so a frame costs O(new records) of linear algebra.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-from .theme import COLORS, DASH, LINE_WIDTH, color, figure, subplots
+from ..dln import end_to_end
+from ..spectra import singular_vector_alignment
+from .theme import COLORS, LINE_WIDTH, color, figure, subplots
 
 __all__ = [
     "staircase",
     "staircases",
     "factor_spectra",
     "invariance",
-    "error_curves",
-    "sweep",
-    "losses",
     "mark_diverged",
     "alignment_series",
 ]
@@ -64,23 +66,33 @@ def _e2e(records, k: int) -> np.ndarray:
     return out
 
 
-def _product(factors) -> np.ndarray:
-    E = factors[0]
-    for W in factors[1:]:
-        E = W @ E
-    return E
+# Per-record measurements that need E and an SVD, computed once per record: a streamed figure is
+# rebuilt on every frame from all records so far, and must cost O(new records), not O(records).
+# Records are unhashable frozen dataclasses (numpy fields): keyed by id, with a weak reference that
+# both checks the id was not reused and drops the entry when the record is gone.
+_CACHE: dict[tuple, tuple[weakref.ref, np.ndarray]] = {}
+
+
+def _cached(rec, key: tuple, compute) -> np.ndarray:
+    k = (id(rec), *key)
+    hit = _CACHE.get(k)
+    if hit is not None and hit[0]() is rec:
+        return hit[1]
+    value = compute()
+    _CACHE[k] = (weakref.ref(rec, lambda _, k=k: _CACHE.pop(k, None)), value)
+    return value
 
 
 def alignment_series(records, U: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """(records, r): |⟨u_i(E), u_i(Φ)⟩|·|⟨v_i(E), v_i(Φ)⟩| per record (needs ``keep_factors``)."""
-    U, V = np.asarray(U), np.asarray(V)
+    """(records, r): |⟨u_i(E), u_i(Φ)⟩|·|⟨v_i(E), v_i(Φ)⟩| per record (needs ``keep_factors``;
+    NaN for a record without factors). Cached per record and (U, V)."""
+    U, V = np.asarray(U, dtype=float), np.asarray(V, dtype=float)
     r = U.shape[1]
+    key = ("align", hash(U.tobytes()), hash(V.tobytes()))
     out = np.full((len(records), r), np.nan)
     for i, rec in enumerate(records):
-        if rec.factors is None:
-            continue
-        Ue, _, Vhe = np.linalg.svd(_product(rec.factors))
-        out[i] = np.abs(np.sum(Ue[:, :r] * U, axis=0)) * np.abs(np.sum(Vhe[:r].T * V, axis=0))
+        if rec.factors is not None:
+            out[i] = _cached(rec, key, lambda rec=rec: singular_vector_alignment(end_to_end(rec.factors), U, V))
     return out
 
 
@@ -144,21 +156,26 @@ def staircase(
     *,
     U: np.ndarray | None = None,
     V: np.ndarray | None = None,
+    loss: bool = False,
     n_extra: int = 1,
     diverged_step: int | None = None,
     title: str | None = "Incremental learning: E's singular values, one at a time",
 ) -> go.Figure:
-    """Left: σ_i(E) over steps against σ_i(Φ) (dotted), r + ``n_extra`` values. Right (when U, V
-    (d, r) are given and records keep factors): alignment of the i-th singular vector pair with Φ's."""
+    """σ_i(E) over steps against σ_i(Φ) (dotted), r + ``n_extra`` values; then, when U, V (d, r) are
+    given (records must keep factors), the alignment of the i-th singular vector pair with Φ's; then,
+    with ``loss``, the training loss (log y)."""
     r = len(sigma)
-    if U is None:
+    panels = ["singular values of E"] + (["alignment with Φ's singular vectors"] if U is not None else [])
+    panels += ["training loss"] if loss else []
+    if len(panels) == 1:
         fig = figure(title, xaxis="step t", yaxis="singular value")
         _staircase_traces(fig, records, sigma, n_extra=n_extra)
-    else:
-        fig = subplots(1, 2, titles=("singular values of E", "alignment with Φ's singular vectors"), title=title)
-        _staircase_traces(fig, records, sigma, n_extra=n_extra, row=1, col=1)
+        return mark_diverged(fig, diverged_step)
+    fig = subplots(1, len(panels), titles=tuple(panels), title=title, horizontal_spacing=0.07)
+    _staircase_traces(fig, records, sigma, n_extra=n_extra, row=1, col=1)
+    x = _steps(records)
+    if U is not None:
         align = alignment_series(records, U, V)
-        x = _steps(records)
         for i in range(r):
             fig.add_trace(
                 go.Scatter(
@@ -173,9 +190,15 @@ def staircase(
                 row=1,
                 col=2,
             )
-        fig.update_xaxes(title_text="step t")
-        fig.update_yaxes(title_text="singular value", row=1, col=1)
         fig.update_yaxes(title_text="alignment", range=[-0.05, 1.05], row=1, col=2)
+    if loss:
+        y = np.array([rec.train_loss for rec in records], dtype=float)
+        col = len(panels)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=COLORS["target"], width=LINE_WIDTH),
+                                 name="training loss"), row=1, col=col)
+        fig.update_yaxes(title_text="loss", row=1, col=col, **_log_axis(y))
+    fig.update_xaxes(title_text="step t")
+    fig.update_yaxes(title_text="singular value", row=1, col=1)
     return mark_diverged(fig, diverged_step)
 
 
@@ -254,30 +277,27 @@ def factor_spectra(
 
 
 def invariance(
-    steps: Sequence[float],
-    angle: Sequence[float],
-    rho: Sequence[float],
-    rho_theory: Sequence[float],
-    spread: Sequence[float],
+    series,
     *,
     rho_scale: float | None = None,
-    angle_name: str = "sin of the largest principal angle",
     title: str | None = "The active subspace does not move; ρ(t) follows its recursion",
 ) -> go.Figure:
-    """Left (log y): how far W_1's active input subspace at step t is from the one predicted at the
-    start (``angle``, e.g. the sine of the largest principal angle), and the spread max − min of the
-    middle singular values. Right: ρ(t) measured against the recursion ρ(t+1) = ρ(t) − η'·ρ(t)^{2L−1};
-    with ``rho_scale`` = ε both are drawn as ρ/ε − 1, whose changes are readable (ρ itself moves by ~1e-9·ε)."""
+    """From a ``spectra.Invariance`` (steps, angle, angle_2r, rho, rho_theory, spread):
+    left (log y), the largest principal angle between W_1's active input subspace at step t and the one
+    predicted at the start (the r directions it grows in; all 2r), and the spread max − min of the middle
+    singular values; right, ρ(t) measured against the recursion ρ(t+1) = ρ(t) − η'·ρ(t)^{2L−1}. With
+    ``rho_scale`` = ε both are drawn as ρ/ε − 1, whose changes are readable (ρ moves by ~1e-9·ε)."""
     fig = subplots(1, 2, titles=("active subspace vs prediction", "ρ(t): measured vs recursion"), title=title)
-    x = np.asarray(steps, dtype=float)
+    x = np.asarray(series.steps, dtype=float)
     floor = 1e-17  # log axis: exact zeros drawn at the floor
-    angle = np.maximum(np.asarray(angle, dtype=float), floor)
-    spread = np.maximum(np.asarray(spread, dtype=float), floor)
-    rho, rho_theory = np.asarray(rho, dtype=float), np.asarray(rho_theory, dtype=float)
+    angle, angle_2r, spread = (np.maximum(np.asarray(v, dtype=float), floor)
+                               for v in (series.angle, series.angle_2r, series.spread))
+    rho, rho_theory = np.asarray(series.rho, dtype=float), np.asarray(series.rho_theory, dtype=float)
     if rho_scale:
         rho, rho_theory = rho / rho_scale - 1, rho_theory / rho_scale - 1
     left = (
-        (angle, angle_name, dict(color=COLORS["dln"], width=LINE_WIDTH)),
+        (angle, "angle: the r directions W_1 grows in (rad)", dict(color=COLORS["cdln"], width=LINE_WIDTH)),
+        (angle_2r, "angle: all 2r active directions (rad)", dict(color=COLORS["dln"], width=LINE_WIDTH)),
         (spread, "spread of the middle block", dict(color="#777", width=LINE_WIDTH, dash="dash")),
     )
     for y, name, line in left:
@@ -289,127 +309,6 @@ def invariance(
     for y, name, line in right:
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=line, name=name), row=1, col=2)
     fig.update_xaxes(title_text="step t")
-    fig.update_yaxes(title_text="distance / spread", row=1, col=1, **_log_axis(angle, spread))
+    fig.update_yaxes(title_text="principal angle / spread", row=1, col=1, **_log_axis(angle, angle_2r, spread))
     fig.update_yaxes(title_text="ρ/ε − 1" if rho_scale else "ρ", exponentformat="power", row=1, col=2)
     return fig
-
-
-def error_curves(
-    runs: Mapping[str, Sequence],
-    *,
-    metric: str = "recovery_error",
-    kinds: Mapping[str, str] | None = None,
-    n_params: Mapping[str, int] | None = None,
-    diverged: Mapping[str, int | None] | None = None,
-    seconds: bool = True,
-    title: str | None = "Recovery error: against iterations and against seconds",
-    ylabel: str = "‖E − Φ‖_F / ‖Φ‖_F",
-) -> go.Figure:
-    """One line per run (``{"DLN": records, "C-DLN": records}``), log y, against steps and (if
-    ``seconds``) against wall-clock seconds. ``kinds`` maps a run to a model kind for its color;
-    ``n_params`` adds the parameter count to the legend."""
-    kinds = kinds or {}
-    fig = (
-        subplots(1, 2, titles=("against iterations", "against wall-clock seconds"), title=title)
-        if seconds
-        else figure(title, xaxis="step t", yaxis=ylabel)
-    )
-    shown = []
-    for j, (name, records) in enumerate(runs.items()):
-        kind = kinds.get(name, name)
-        c = COLORS.get(kind, color(j))
-        legend = name if not n_params or name not in n_params else f"{name} ({n_params[name]:,} params)"
-        y = np.array([getattr(r, metric) for r in records], dtype=float)
-        shown.append(y)
-        cols = [(1, _steps(records))]
-        if seconds:
-            cols.append((2, np.array([r.wall_time for r in records], dtype=float)))
-        for col, x in cols:
-            trace = go.Scatter(
-                x=x,
-                y=y,
-                mode="lines",
-                line=dict(color=c, width=LINE_WIDTH, dash=DASH.get(kind, "solid")),
-                name=legend,
-                legendgroup=name,
-                showlegend=col == 1,
-            )
-            if seconds:
-                fig.add_trace(trace, row=1, col=col)
-            else:
-                fig.add_trace(trace)
-        step = (diverged or {}).get(name)
-        if step is not None:
-            mark_diverged(fig, step, **({"row": 1, "col": 1} if seconds else {}))
-    fig.update_yaxes(**_log_axis(*shown))
-    if seconds:
-        fig.update_xaxes(title_text="step t", row=1, col=1)
-        fig.update_xaxes(title_text="seconds", row=1, col=2)
-        fig.update_yaxes(title_text=ylabel, row=1, col=1)
-    return fig
-
-
-def sweep(
-    x: Sequence[float],
-    series: Mapping[str, Sequence[float | None]],
-    *,
-    kinds: Mapping[str, str] | None = None,
-    xlabel: str = "α",
-    ylabel: str = "iterations to converge",
-    log_x: bool = False,
-    log_y: bool = False,
-    title: str | None = None,
-) -> go.Figure:
-    """A quantity against a swept parameter, one line with markers per series; a series of one
-    value is drawn as a horizontal reference (e.g. the DLN, which has no α to sweep). None = not reached."""
-    kinds = kinds or {}
-    fig = figure(title, xaxis=xlabel, yaxis=ylabel)
-    xs = np.asarray(x, dtype=float)
-    for j, (name, ys) in enumerate(series.items()):
-        kind = kinds.get(name, name)
-        c = COLORS.get(kind, color(j))
-        ys = np.array([np.nan if v is None else v for v in ys], dtype=float)
-        if len(ys) == 1:
-            fig.add_trace(
-                go.Scatter(
-                    x=np.array([xs.min(), xs.max()]),
-                    y=np.full(2, ys[0]),
-                    mode="lines",
-                    line=dict(color=c, width=LINE_WIDTH, dash="dash"),
-                    name=name,
-                )
-            )
-        else:
-            fig.add_trace(
-                go.Scatter(
-                    x=xs, y=ys, mode="lines+markers", marker=dict(size=12), line=dict(color=c, width=LINE_WIDTH),
-                    name=name,
-                )
-            )
-    fig.update_xaxes(**(LOG if log_x else {"type": "linear"}))
-    fig.update_yaxes(**(LOG if log_y else {"type": "linear"}))
-    return fig
-
-
-def losses(
-    runs: Mapping[str, Sequence],
-    *,
-    title: str | None = "Fitting the observed entries is not recovering the matrix",
-) -> go.Figure:
-    """Per run: training loss (solid) and test loss on the unobserved entries (dashed), log y."""
-    fig = figure(title, xaxis="step t", yaxis="loss")
-    shown = []
-    for j, (name, records) in enumerate(runs.items()):
-        x = _steps(records)
-        c = color(j)
-        train = np.array([r.train_loss for r in records], dtype=float)
-        fig.add_trace(
-            go.Scatter(x=x, y=train, mode="lines", line=dict(color=c, width=LINE_WIDTH), name=f"{name}: train")
-        )
-        test = np.array([np.nan if r.test_loss is None else r.test_loss for r in records], dtype=float)
-        shown += [train, test]
-        fig.add_trace(go.Scatter(x=x, y=test, mode="lines", line=dict(color=c, width=LINE_WIDTH, dash="dash"),
-                                 name=f"{name}: test (unobserved)"))
-    fig.update_yaxes(**_log_axis(*shown))
-    return fig
-

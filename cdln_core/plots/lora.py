@@ -1,12 +1,13 @@
 """Figures for Deep LoRA (notebook 05): pure functions from run data to themed ``go.Figure``s.
 
 - ``loss_curves``: train (dashed) and test (solid) loss against the step, one color per adapter;
-- ``sweep_figure``: a metric's mean ± std over seeds against the number of samples or the rank;
+- ``sweep_figure``: a metric's mean over seeds with its 95% interval against the number of samples
+  or the rank (runs flagged by ``cdln_core.lora.summarize`` are left out and counted in the legend);
 - ``update_spectra``: the singular values of each learned update ΔW, with the rank threshold;
 - ``tracking``: the compressed Deep LoRA against the wide one it compresses.
 
 Every builder has a fixed set of traces for given inputs, so a live ``FigureWidget`` is updated in
-place as a run streams. Reference: SPEC §6; [Y] §5.
+place as a run streams. Reference: [Y] Yaras et al., ICML 2024 (arXiv 2406.04112), §5.
 """
 
 from __future__ import annotations
@@ -73,20 +74,28 @@ def sweep_figure(
     title: str | None = None,
     ytitle: str | None = None,
     log_y: bool = True,
+    error: str = "ci95",
 ) -> go.Figure:
-    """summary: rows of ``lora_experiments.summarize`` (kind, ``by``, ``<metric>_mean``,
-    ``<metric>_std``). One line per kind with ±std error bars, against ``by`` on a log axis."""
-    fig = figure(title or f"{metric} vs {by} (mean ± std over seeds)",
+    """summary: rows of ``cdln_core.lora.summarize`` (kind, ``by``, ``<metric>_mean``, ``<metric>_std``,
+    ``<metric>_ci95``, ``n_flagged``). One line per kind with error bars (``error``: "ci95", the 95%
+    interval of the mean, or "std"), against ``by`` on a log axis; flagged runs are counted in the legend."""
+    if error not in ("ci95", "std"):
+        raise ValueError(f"error must be one of ci95, std, got {error!r}")
+    spread = "95% interval" if error == "ci95" else "± std"
+    fig = figure(title or f"{metric} vs {by} (mean over seeds, {spread})",
                  xaxis=dict(title_text="training samples" if by == "samples" else "rank r", type="log"),
                  yaxis=dict(title_text=ytitle or metric, type="log" if log_y else "linear"))
     kinds = list(dict.fromkeys(r["kind"] for r in summary))
     for kind in kinds:
         rows = sorted((r for r in summary if r["kind"] == kind), key=lambda r: r[by])
         color, dash = _style(kind)
+        flagged = sum(r.get("n_flagged", 0) for r in rows)
+        name = kind_label(kind) + (f" ({flagged} flagged runs left out)" if flagged else "")
+        bars = [r.get(f"{metric}_{error}", r[f"{metric}_std"]) for r in rows]
         fig.add_scatter(
             x=[r[by] for r in rows], y=[r[f"{metric}_mean"] for r in rows], mode="lines+markers",
-            name=kind_label(kind), line=dict(color=color, width=LINE_WIDTH, dash=dash), marker=dict(size=10),
-            error_y=dict(type="data", array=[r[f"{metric}_std"] for r in rows], visible=True, thickness=2),
+            name=name, line=dict(color=color, width=LINE_WIDTH, dash=dash), marker=dict(size=10),
+            error_y=dict(type="data", array=bars, visible=True, thickness=2),
         )
     return fig
 
@@ -115,7 +124,7 @@ def update_spectra(
 def tracking(
     out: Mapping[str, Sequence[float]], *, title: str = "Compressed Deep LoRA tracks the wide one"
 ) -> go.Figure:
-    """out: the dict of ``lora_experiments.compressed_tracks_wide`` (steps, wide_test,
+    """out: the dict of ``cdln_core.lora.compressed_tracks_wide`` (steps, wide_test,
     compressed_test, rel_gap). Left: test losses; right: the relative gap to the projected wide ΔW."""
     fig = subplots(1, 2, titles=("test loss", "‖ΔW_c − P(ΔW_wide)‖ / ‖P(ΔW_wide)‖"), title=title)
     fig.add_scatter(x=out["steps"], y=_positive(out["wide_test"]), name="wide Deep LoRA",

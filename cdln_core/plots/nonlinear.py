@@ -10,7 +10,7 @@ stream in (a run that has not started yet is an empty trace).
 - ``update_spectra``: per weight matrix, the effective rank of ΔW_l(t) = W_l(t) − W_l(0) over training,
   and the singular values of the last ΔW_l (normalized by the largest).
 
-Reference: SPEC §7; [K] §6.
+Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6.
 """
 
 from __future__ import annotations

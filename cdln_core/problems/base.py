@@ -7,7 +7,9 @@ initialization of [K]. The training loop calls ``loss_and_products(A, B)`` with 
 G = ∇_E loss, which is all the factor gradients need.
 
 A problem kind is one ``Problem`` subclass and one builder registered with ``register_problem``;
-``make_problem(kind, d, rank, ...)`` draws the target and calls the builder.
+``make_problem(kind, d, rank, ...)`` draws the target from the seed's "problem" stream
+(``seeds.generator(seed, "problem")``) and calls the builder with the same generator, which draws the
+kind's own data (Ω, ...) after the target. ``PROBLEMS`` lists the registered kinds.
 
 Reference: [K] §5; [Y] §3.
 """
@@ -22,8 +24,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..checks import check_int
+from .. import seeds
+from ..checks import check_choice, check_int, check_number
 from ..dln import orthogonal
+from ..seeds import check_seed
 
 __all__ = [
     "PROBLEMS",
@@ -32,6 +36,7 @@ __all__ = [
     "make_target",
     "make_problem",
     "register_problem",
+    "problem_options",
 ]
 
 PROBLEMS: list[str] = []  # registered kinds, in registration order
@@ -69,13 +74,15 @@ def make_target(
     U = orthogonal(d, rank, generator=generator)  # (d, r)
     V = orthogonal(d, rank, generator=generator)  # (d, r)
     if singular_values is not None:
-        sigma = torch.as_tensor(singular_values, dtype=torch.float64).flatten()
+        try:
+            sigma = torch.as_tensor(singular_values, dtype=torch.float64).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"singular_values must be {rank} positive numbers, got {singular_values!r}") from None
         if sigma.numel() != rank or not torch.all(torch.isfinite(sigma)) or torch.any(sigma <= 0):
             raise ValueError(f"singular_values must be {rank} positive finite numbers (one per rank)")
         sigma = torch.sort(sigma, descending=True).values
     elif condition_number is not None:
-        if not (condition_number >= 1 and math.isfinite(condition_number)):
-            raise ValueError(f"condition_number must be a finite number ≥ 1, got {condition_number!r}")
+        condition_number = check_number("condition_number", condition_number, low=1.0)
         sigma = math.sqrt(d) * torch.logspace(0, -math.log10(condition_number), rank, dtype=torch.float64)
     else:
         sigma = default_singular_values(d, rank, generator=generator)
@@ -122,6 +129,12 @@ class Problem:
     def surrogate(self) -> Tensor:
         raise NotImplementedError
 
+    def thread_hint(self, k: int) -> dict:
+        """What ``threads.choose`` needs to pick the threads of a run whose first factor has k rows:
+        ``work`` (multiply-adds of the step's largest product) and ``memory_bound``. The default is
+        the dense product E = A·B, d²·k; a problem with a cheaper or memory-bound step overrides it."""
+        return {"work": self.d * self.d * k, "memory_bound": False}
+
     def loss_and_products(self, A: Tensor, B: Tensor) -> tuple[float, Tensor, Tensor]:
         """For E = A·B (A (d, k), B (k, d)): (loss, Aᵀ·G (k, d), G·Bᵀ (d, k)), G = ∇_E loss.
 
@@ -132,25 +145,47 @@ class Problem:
         return self.loss(E).item(), A.T @ G, G @ B.T
 
 
-def register_problem(kind: str):
+def register_problem(kind: str, *, replace: bool = False):
     """Register ``builder(U, sigma, V, *, generator, seed, **options) -> Problem`` as problem ``kind``.
 
-    ``make_problem`` passes it the options its signature names (e.g. ``observed``), so a new
-    problem is one class and one registered function."""
+    ``make_problem`` passes it the options its signature names as keyword-only (e.g. ``observed``),
+    so a new problem is one class and one registered function. ``replace=True`` lets a notebook
+    cell that registers a kind run twice."""
+    if not isinstance(kind, str) or not kind.isidentifier():
+        raise ValueError(f"kind must be a name (letters, digits, _), got {kind!r}")
 
     def deco(builder):
-        if kind in _BUILDERS:
-            raise ValueError(f"problem {kind!r} is already registered")
+        if kind in _BUILDERS and not replace:
+            raise ValueError(f"problem {kind!r} is already registered (pass replace=True to redefine it)")
+        if kind not in _BUILDERS:
+            PROBLEMS.append(kind)
         _BUILDERS[kind] = builder
-        PROBLEMS.append(kind)
         return builder
 
     return deco
 
 
+def problem_options(kind: str) -> dict:
+    """The options problem ``kind``'s builder takes, name → default (``inspect.Parameter.empty`` where
+    it has none), e.g. ``{"observed": 0.3}`` for completion."""
+    check_choice("kind (the problem)", kind, PROBLEMS)
+    params = inspect.signature(_BUILDERS[kind]).parameters
+    return {name: params[name].default for name in sorted(_option_names(_BUILDERS[kind]))}
+
+
 def _option_names(builder) -> set[str]:
     params = inspect.signature(builder).parameters.values()
     return {p.name for p in params if p.kind == p.KEYWORD_ONLY} - {"generator", "seed"}
+
+
+def _check_target_fits(d: int) -> None:
+    """Refuse a target this machine cannot hold: Φ and its draw keep about five d×d float64 arrays."""
+    from .sensing import physical_memory  # the one place that asks the OS
+
+    need, have = 5 * 8 * d * d, physical_memory()
+    if need > have // 2:
+        raise ValueError(f"d={d} needs {need / 1e9:.3g} GB for the target, more than half of this machine's "
+                         f"{have / 1e9:.3g} GB; lower d")
 
 
 def make_problem(
@@ -169,22 +204,23 @@ def make_problem(
         kind: one of ``PROBLEMS``.
         d: width of the target, ≥ 1.  rank: r, in [1, d].
         singular_values / condition_number: σ of the target (see ``make_target``).
-        seed: seeds a private generator; nothing global is touched.
+        seed: an integer in [0, 2⁶³ − 1]; the target and the kind's data come from its "problem"
+            stream (``seeds.generator``), nothing global is touched.
         options: the kind's own, e.g. ``observed`` (completion), ``measurements``, ``noise``
             (sensing). Options of other registered kinds are ignored; unknown names are an error.
     """
-    if kind not in _BUILDERS:
-        raise ValueError(f"problem must be one of {', '.join(PROBLEMS)}, got {kind!r}")
-    check_int("d", d, 1)
-    check_int("rank", rank, 1, d)
-    check_int("seed", seed, 0)
+    check_choice("kind (the problem)", kind, PROBLEMS)
+    d = check_int("d", d, 1)
+    rank = check_int("rank", rank, 1, d)
+    seed = check_seed(seed)
+    _check_target_fits(d)
     known = set().union(*(_option_names(b) for b in _BUILDERS.values()))
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"make_problem got unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     builder = _BUILDERS[kind]
     mine = {k: v for k, v in options.items() if k in _option_names(builder)}
-    g = torch.Generator().manual_seed(seed)
+    g = seeds.generator(seed, "problem")
     U, sigma, V = make_target(d, rank, generator=g, singular_values=singular_values,
                               condition_number=condition_number)
     return builder(U, sigma, V, generator=g, seed=seed, **mine)

@@ -1,7 +1,18 @@
 """Deep matrix completion (MC): ½·mean over the observed set Ω of (E − Φ)², |Ω| = ⌊p·d²⌋.
 
 Ω is uniform without replacement; the surrogate is P_Ω(Φ)/p; the test loss is the MSE on the
-unobserved entries. Completion with a large narrow model never forms a dense G.
+unobserved entries. The training step ``loss_and_products(A, B)`` (E = A·B) takes one of three paths,
+the same numbers each (to rounding), chosen per shape by a cost model measured on a 2-core CPU:
+
+- ``dense``   (small or wide, k ≥ d/4): G = P_Ω(A·B − Φ)/|Ω| as a d×d array, two matmuls;
+- ``gather``  (narrow, dense enough): A·B into a reused d×d buffer (a thin matmul is faster than any
+  gather on a CPU), Ω taken from it, the gradient products as sparse products over Ω;
+- ``sampled`` (narrow and sparse, or too large for a d×d buffer): the entries on Ω straight from the
+  factors (``factored.sampled_entries``), then the same sparse products: O(|Ω|·k + d·k²) per step and
+  no d×d array at all.
+
+At large d (d > ``DENSE_MAX_D``) nothing d×d is formed unless asked for: Φ and the mask are built on
+first use, and ``recovery_error_from`` / ``test_loss_from`` score E = A·B from its factors.
 
 Reference: [K] §5; [Y] §3.
 """
@@ -9,53 +20,94 @@ Reference: [K] §5; [Y] §3.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import Tensor
 
+from ..checks import check_number
 from .base import Problem, _like, register_problem
+from .factored import ObservedSet, distance_to_target, observed_set, sampled_entries, sparse_products
+from .sensing import physical_memory
 
-__all__ = ["Completion"]
+__all__ = ["Completion", "PATHS", "DENSE_MAX_D"]
+
+PATHS = ("dense", "gather", "sampled")
+DENSE_MAX_D = 2048  # up to this width Φ and the mask are built eagerly (8·d² bytes each)
+BUFFER_MAX_BYTES = 2**27  # the gather path's reused d×d buffer stays under 128 MB
+# cost model, ns on one core of this project's machine (float64): a matmul multiply-add, taking one
+# entry from E, and gathering one entry from the factors (a fixed part and a part per column of A)
+NS_MADD, NS_TAKE, NS_GATHER, NS_GATHER_K = 0.05, 3.0, 12.0, 2.0
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Completion(Problem):
     """Deep matrix completion: ½·mean over Ω of (E − Φ)²; Ω uniform without replacement.
 
-    ``index`` holds the flat indices of Ω (row-major, sorted), shape (|Ω|,).
+    ``index`` holds the flat indices of Ω (row-major, sorted), shape (|Ω|,). ``path`` forces one of
+    ``PATHS`` for the training step (None: chosen per shape).
     """
 
     index: Tensor = None  # (|Ω|,) int64
+    path: str | None = None
     kind = "completion"
     numpy_ready = True
 
     def __post_init__(self):
-        super().__post_init__()
-        d, idx = self.d, self.index
-        mask = torch.zeros(d * d, dtype=self.Phi.dtype)
-        mask[idx] = 1.0
-        object.__setattr__(self, "mask", mask.view(d, d))
-        rows, cols = idx // d, idx % d
-        y = self.Phi.view(-1)[idx]  # (|Ω|,)
-        order_t = torch.argsort(cols * d + rows)  # Ω in column-major order, for Gᵀ in CSR
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only stable ops
-            warnings.simplefilter("ignore")
-            csr = torch.sparse_coo_tensor(torch.stack([rows, cols]), y, (d, d)).to_sparse_csr()
-            csr_t = torch.sparse_coo_tensor(torch.stack([cols, rows]), y, (d, d)).to_sparse_csr()
-        object.__setattr__(self, "_y", y)
-        object.__setattr__(self, "_mask_n", self.mask / idx.numel())
-        object.__setattr__(self, "_order_t", order_t)
-        # int32 indices: what the sparse kernel uses, so no conversion at every step
-        object.__setattr__(self, "_csr", (csr.crow_indices().int(), csr.col_indices().int()))
-        object.__setattr__(self, "_csr_t", (csr_t.crow_indices().int(), csr_t.col_indices().int()))
+        if self.path is not None and self.path not in PATHS:
+            raise ValueError(f"path must be None or one of {', '.join(PATHS)}, got {self.path!r}")
+        if self.d <= DENSE_MAX_D:
+            super().__post_init__()  # Φ (d, d) now, as every problem has it
+        # Φ on Ω: read off Φ where it exists (the same bits as ever), else from U, σ, V
+        y = self.Phi.view(-1)[self.index] if self.d <= DENSE_MAX_D else self.target_on(self.index)
+        object.__setattr__(self, "_y", y)  # (|Ω|,)
+        object.__setattr__(self, "_work", {})  # reused buffers of the gather path, by dtype
+
+    def __repr__(self) -> str:  # never forms Φ just to print it
+        return f"Completion(d={self.d}, rank={self.rank}, observed={self.observed:.4g}, |Ω|={self.index.numel()})"
+
+    # Φ and the mask are cached properties: built at init for small d, on first use for large d
+    @cached_property
+    def Phi(self) -> Tensor:  # noqa: N802 — the paper's symbol
+        return (self.U * self.sigma) @ self.V.T  # (d, d)
+
+    @cached_property
+    def mask(self) -> Tensor:
+        """P_Ω as a d×d 0/1 array (dense paths only)."""
+        mask = torch.zeros(self.d * self.d, dtype=self.U.dtype)
+        mask[self.index] = 1.0
+        return mask.view(self.d, self.d)
+
+    @cached_property
+    def omega(self) -> ObservedSet:
+        """Ω in the row-major and CSR layouts the sparse products use."""
+        return observed_set(self.index, self.d)
+
+    @property
+    def d(self) -> int:
+        return self.U.shape[0]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Why a run on this problem cannot identify Φ (empty when it can, as far as counting goes)."""
+        n, dof = self.index.numel(), self.rank * (2 * self.d - self.rank)
+        if n < dof:
+            return [f"observed={self.observed:.4g} gives |Ω|={n} entries, fewer than the r(2d−r)={dof} degrees "
+                    "of freedom of a rank-r target: Φ cannot be identified, expect recovery error ≈ 1"]
+        return []
 
     @property
     def observed(self) -> float:
         """p, the observed fraction."""
-        return self.index.numel() / self.Phi.numel()
+        return self.index.numel() / (self.d * self.d)
 
+    def target_on(self, index: Tensor) -> Tensor:
+        """Φ at the flat indices ``index`` (n,), from U, σ, V without forming Φ: shape (n,)."""
+        rows, cols = index // self.d, index % self.d
+        return torch.sum((self.U[rows] * self.sigma) * self.V[cols], 1)
+
+    # dense reference: E is a (d, d) array
     def loss(self, E):
         return 0.5 * torch.sum(self.mask * (E - self.Phi) ** 2) / self.index.numel()
 
@@ -64,7 +116,7 @@ class Completion(Problem):
 
     def test_loss(self, E) -> float | None:
         """Mean squared error on the unobserved entries (no ½); None when all are observed."""
-        n_test = self.Phi.numel() - self.index.numel()
+        n_test = self.d * self.d - self.index.numel()
         if n_test == 0:
             return None
         return (torch.sum((1 - self.mask) * (E - self.Phi) ** 2) / n_test).item()
@@ -72,34 +124,106 @@ class Completion(Problem):
     def surrogate(self):
         return self.mask * self.Phi / self.observed
 
+    # from the factors: E = A·B with A (d, k), B (k, d), never formed
+    def recovery_error_from(self, A, B) -> float:
+        """‖A·B − Φ‖_F / ‖Φ‖_F from the factors (resolves errors down to about 1e-7)."""
+        err2, phi2 = distance_to_target(A, B, self.U, self.sigma, self.V)
+        return math.sqrt(err2 / phi2)
+
+    def test_loss_from(self, A, B) -> float | None:
+        """The test loss from the factors: (‖A·B − Φ‖² − Σ_Ω (A·B − Φ)²) / (d² − |Ω|)."""
+        n_test = self.d * self.d - self.index.numel()
+        if n_test == 0:
+            return None
+        err2, _ = distance_to_target(A, B, self.U, self.sigma, self.V)
+        r = sampled_entries(A, B, self.omega) - self._y
+        return max(err2 - torch.dot(r, r).item(), 0.0) / n_test
+
+    def surrogate_top(self, k: int, *, iters: int = 30, oversample: int = 8):
+        """Top-k singular vectors (Û (d, k), V̂ (d, k)) of the surrogate S = P_Ω(Φ)/p by subspace iteration
+        on its sparse form (k + ``oversample`` columns): O(iters·|Ω|·k), no d×d array — the spectral
+        init of [K] at large d. Deterministic (its start is a fixed stream of its own)."""
+        omega, vals = self.omega, self._y / self.observed  # S's values on Ω: (|Ω|,)
+        q = min(k + oversample, self.d)
+        g = torch.Generator().manual_seed(0)
+        Q = torch.linalg.qr(torch.randn(self.d, q, generator=g, dtype=vals.dtype)).Q  # (d, q)
+        for _ in range(iters):
+            Y = torch.linalg.qr(sparse_products(vals, Q, Q.T, omega)[1]).Q  # orth(S·Q)
+            Q = torch.linalg.qr(sparse_products(vals, Y, Y.T, omega)[0].T).Q  # orth(Sᵀ·Y)
+        Uq, _, Wh = torch.linalg.svd(sparse_products(vals, Q, Q.T, omega)[1], full_matrices=False)  # S·Q = UΣWᵀ
+        return Uq[:, :k], (Q @ Wh.T)[:, :k]
+
+    # the training step
+    def choose_path(self, k: int) -> str:
+        """The cheapest path for a step with A of shape (d, k), by the module's cost model."""
+        if self.path is not None:
+            return self.path
+        d, n = self.d, self.index.numel()
+        if d < 256 or 4 * k > d:
+            return "dense"  # matmul-bound, the fewest operations
+        if 8 * d * d > BUFFER_MAX_BYTES:
+            return "sampled"
+        gather = d * d * k * NS_MADD + n * NS_TAKE
+        sampled = n * (NS_GATHER + NS_GATHER_K * k)
+        return "sampled" if sampled < gather else "gather"
+
+    def thread_hint(self, k: int) -> dict:
+        """What ``threads.choose`` needs: the gather and sampled steps are memory-bound (one thread)."""
+        path = self.choose_path(k)
+        return {"work": 3 * self.d * self.d * k, "memory_bound": path != "dense"}
+
     def loss_and_products(self, A, B):
         d, k = A.shape
         n = self.index.numel()
-        if d < 256 or 4 * k > d or not isinstance(A, Tensor):
-            # wide or small: dense products are matmul-bound and cost the fewest operations
+        path = self.choose_path(k)
+        if path == "dense":
             G = A @ B  # (d, d)
             G -= _like(A, self.Phi)
-            G *= _like(A, self._mask_n)  # P_Ω(E − Φ)/n
+            G *= _like(A, self._mask_n)  # P_Ω(E − Φ)/|Ω|
             loss = 0.5 * n * float(G.reshape(-1) @ G.reshape(-1))
             return loss, A.T @ G, G @ B.T
-        # large and narrow: one thin matmul for E (faster than any gather on a CPU), then the
-        # gradient as a sparse matrix on Ω, so the products cost |Ω|·k, not d²·k
-        E = (A @ B).view(-1)  # (d²,)
-        r = E.take(self.index).sub_(self._y).mul_(1.0 / n)  # G on Ω, row-major: (|Ω|,)
-        r_t = r.index_select(0, self._order_t)  # the same, column-major (a gather from r, not from E)
+        if path == "gather":
+            At, Bt = (A, B) if isinstance(A, Tensor) else (torch.from_numpy(A), torch.from_numpy(B))
+            buf = self._work.get(At.dtype)
+            if buf is None:  # one buffer per dtype, reused: no page faults on a fresh d×d every step
+                buf = self._work[At.dtype] = torch.empty(d, d, dtype=At.dtype)
+            r = torch.mm(At, Bt, out=buf).view(-1).take(self.index)  # E on Ω: (|Ω|,)
+        else:
+            r = sampled_entries(A, B, self.omega)  # (|Ω|,)
+        r.sub_(self._y).mul_(1.0 / n)  # G on Ω, row-major
         loss = 0.5 * n * torch.dot(r, r).item()
-        G = torch.sparse_csr_tensor(*self._csr, r, (d, d))
-        G_t = torch.sparse_csr_tensor(*self._csr_t, r_t, (d, d))
-        return loss, (G_t @ A).T, G @ B.T
+        return (loss, *sparse_products(r, A, B, self.omega))
+
+    @cached_property
+    def _mask_n(self) -> Tensor:
+        return self.mask / self.index.numel()
+
+
+def _sample_index(d: int, n: int, generator: torch.Generator) -> Tensor:
+    """n distinct flat indices of a d×d matrix, uniform, sorted: shape (n,).
+
+    Up to d = ``DENSE_MAX_D`` a prefix of a random permutation of all d² (the kit's Ω since its first
+    release); beyond it, O(n) memory: draw with replacement, keep the distinct ones, top up, then drop
+    a uniform random subset of the extras (every n-subset stays equally likely)."""
+    if d <= DENSE_MAX_D:
+        return torch.sort(torch.randperm(d * d, generator=generator)[:n]).values
+    got = torch.empty(0, dtype=torch.int64)
+    while got.numel() < n:
+        draw = torch.randint(0, d * d, (n + n // 16 + 16,), generator=generator)
+        got = torch.unique(torch.cat([got, draw]))
+    keep = torch.randperm(got.numel(), generator=generator)[:n]
+    return torch.sort(got[keep]).values
 
 
 @register_problem("completion")
 def _build(U, sigma, V, *, generator, seed, observed: float = 0.3) -> Completion:
     d = U.shape[0]
-    if not (isinstance(observed, (int, float)) and 0 < observed <= 1):
-        raise ValueError(f"observed must be in (0, 1], got {observed!r}")
-    n = math.floor(observed * d * d)
+    p = check_number("observed", observed, low=0.0, high=1.0, low_open=True)
+    n = math.floor(p * d * d)
     if n < 1:
         raise ValueError(f"observed={observed} leaves no observed entry at d={d}; raise it")
-    index = torch.sort(torch.randperm(d * d, generator=generator)[:n]).values
-    return Completion(U, sigma, V, index=index)
+    need = 56 * n + (24 * d * d if d <= DENSE_MAX_D else 0)  # Ω in its layouts (7 words an entry); Φ, mask
+    if need > physical_memory() // 2:
+        raise ValueError(f"d={d} with observed={observed} needs about {need / 1e9:.3g} GB for |Ω|={n:,} entries, more "
+                         f"than half of this machine's {physical_memory() / 1e9:.3g} GB; lower d or observed")
+    return Completion(U, sigma, V, index=_sample_index(d, n, generator))

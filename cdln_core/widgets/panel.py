@@ -1,12 +1,5 @@
-"""Notebook wiring: sliders that rerun a computation and stream it into live plotly figures.
+"""Streams and panels: a run drawn frame by frame into its figures, and controls bound to a run.
 
-The one place that imports ipywidgets. Generic: nothing here knows about deep linear networks.
-
-- ``live(fig, interactive)``: a ``go.FigureWidget`` of ``fig`` when interactive, else ``fig`` itself;
-- ``slider(description, value, low, high, step=None, *, log=False)``: an int/float/log slider with
-  ``continuous_update=False`` (it retrains on release, not on every pixel); ``dropdown(...)``;
-- ``refresh(target, new)``: copy a freshly built figure's traces and layout into ``target`` inside one
-  ``batch_update()`` (a fixed trace set is updated in place, so ``uirevision`` keeps the zoom);
 - ``Stream``: the frame pump handed to a run; ``stream.show(build)`` draws ``build()`` (a figure or a
   tuple of figures, one per output) at most every ``min_interval`` seconds, ``final=True`` always;
   ``stream.recorder(build, total=steps)`` is a ``train(..., callback=...)`` that collects records and
@@ -15,139 +8,25 @@ The one place that imports ipywidgets. Generic: nothing here knows about deep li
 - ``bind(controls, run, outputs, *, interactive, min_interval=0.1, pace=0.0)`` → ``Panel``: calls
   ``run(stream, **values)`` once now and again on every control change. A ``ValueError`` (an invalid
   combination such as rank > width) is shown as a message, not a traceback, and the figures keep their
-  last frame; a returned result with a ``diverged_step`` is reported as diverged.
+  last frame; a returned result with a ``diverged_step`` is reported as diverged, one that learned
+  nothing (``race.stalled``) says so, and a result's ``warnings`` are shown.
   ``panel.set(**values)`` changes controls from Python (one rerun).
-
-Typical use in a notebook::
-
-    fig = live(plots.staircase(...), INTERACTIVE)
-    def run(stream, depth, lr):
-        problem, net = ..., ...                      # may raise ValueError: shown as a message
-        return train(problem, net, cfg, callback=stream.recorder(lambda recs: plots.staircase(recs, ...)))
-    bind({"depth": slider("depth L", 3, 1, 5), "lr": slider("step η", 1.0, 0.1, 10, log=True)},
-         run, [fig], interactive=INTERACTIVE)
 """
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
 
-__all__ = ["Message", "Panel", "Stream", "bind", "dropdown", "live", "refresh", "slider"]
+from .controls import Message, refresh
+from .race import stalled, stalled_message
 
-
-
-def live(fig: go.Figure, interactive: bool = True) -> go.Figure:
-    """``go.FigureWidget(fig)`` when ``interactive`` (it updates in place), else ``fig``."""
-    return go.FigureWidget(fig) if interactive else fig
-
-
-def slider(
-    description: str,
-    value: float,
-    low: float,
-    high: float,
-    step: float | None = None,
-    *,
-    log: bool = False,
-    readout_format: str | None = None,
-) -> W.Widget:
-    """A slider that fires on release. Integers give an ``IntSlider``; ``log=True`` a
-    ``FloatLogSlider`` over [low, high] (actual values, not exponents) with ``step`` in decades."""
-    common = dict(description=description, continuous_update=False, style={"description_width": "initial"})
-    if log:
-        if not (low > 0 and high > low):
-            raise ValueError(f"a log slider needs 0 < low < high, got low={low}, high={high}")
-        return W.FloatLogSlider(
-            value=value,
-            base=10,
-            min=math.log10(low),
-            max=math.log10(high),
-            step=step or 0.1,
-            readout_format=readout_format or ".2g",
-            **common,
-        )
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in (value, low, high)) and (
-        step is None or isinstance(step, int)
-    ):
-        return W.IntSlider(value=value, min=low, max=high, step=step or 1, **common)
-    return W.FloatSlider(
-        value=value,
-        min=low,
-        max=high,
-        step=step or (high - low) / 100,
-        readout_format=readout_format or ".3g",
-        **common,
-    )
-
-
-def dropdown(description: str, options: Sequence, value: Any = None) -> W.Dropdown:
-    """A dropdown (fires on choice)."""
-    return W.Dropdown(
-        description=description,
-        options=list(options),
-        value=value if value is not None else list(options)[0],
-        style={"description_width": "initial"},
-    )
-
-
-def refresh(target: go.Figure, new: go.Figure) -> go.Figure:
-    """Make ``target`` show ``new``'s traces and the data-dependent part of its layout.
-
-    Same number and types of traces: updated in place (one message for a FigureWidget). Otherwise
-    the traces are replaced. Returns ``target``.
-    """
-    # a FigureWidget is an ipywidget; testing that avoids importing go.FigureWidget (slow) for static figures
-    batch = target.batch_update() if isinstance(target, W.Widget) else nullcontext()
-    same = len(target.data) == len(new.data) and all(
-        a.type == b.type for a, b in zip(target.data, new.data)
-    )
-    with batch:
-        if same:
-            for old, fresh in zip(target.data, new.data):
-                old.update(fresh.to_plotly_json(), overwrite=True)
-        layout = new.layout.to_plotly_json()  # what the builder set: axes, titles, markers, size
-        layout.pop("template", None)  # the same for every frame of a figure
-        layout.setdefault("annotations", [])  # clear a previous run's markers (e.g. "diverged")
-        layout.setdefault("shapes", [])
-        target.layout.update(layout, overwrite=True)
-    if not same:
-        target.data = ()
-        target.add_traces(list(new.data))
-    return target
-
-
-class Message:
-    """A message area: errors and warnings in words, never a traceback."""
-
-    _STYLE = {
-        "error": "color:#a00;background:#fdecea;border-left:4px solid #a00",
-        "warning": "color:#7a4a00;background:#fff4e0;border-left:4px solid #e69f00",
-        "info": "color:#234;background:#eef4fa;border-left:4px solid #0072B2",
-    }
-
-    def __init__(self):
-        self.widget = W.HTML(value="")
-        self.text = ""
-        self.kind = ""
-
-    def show(self, text: str, kind: str = "error") -> None:
-        self.text, self.kind = text, kind
-        style = self._STYLE.get(kind, self._STYLE["info"])
-        self.widget.value = (
-            f'<div style="{style};padding:6px 10px;font-size:16px">{html.escape(text)}</div>'
-        )
-
-    def clear(self) -> None:
-        self.text, self.kind = "", ""
-        self.widget.value = ""
+__all__ = ["Panel", "Stream", "bind"]
 
 
 class Stream:
@@ -182,6 +61,8 @@ class Stream:
         """Draw ``build()`` if a frame is due (always when ``final``). Returns whether it drew."""
         now = time.perf_counter()
         due = final or (self.interactive and (self.frames == 0 or now - self._last >= self.min_interval))
+        if final:  # the run drew its own last frame: nothing is left for ``finish``
+            self._pending = None
         if not due:
             return False
         figs = build()
@@ -215,9 +96,17 @@ class Stream:
                 lag = self.pace * record.step / total - (time.perf_counter() - start)
                 if lag > 0:
                     time.sleep(lag)
-            self.show(lambda: build(self.records))
+            self._pending = lambda: build(self.records)
+            if self.show(self._pending):
+                self._pending = None
 
         return callback
+
+    def finish(self) -> bool:
+        """Draw the last record a recorder kept if no frame showed it yet (a throttled live run, or a
+        static page, which draws only final frames). Returns whether it drew."""
+        pending, self._pending = getattr(self, "_pending", None), None
+        return self.show(pending, final=True) if pending is not None else False
 
     def warn(self, text: str, kind: str = "warning") -> None:
         if self.message is not None:
@@ -269,6 +158,7 @@ class Panel:
         )
         try:
             self.result = self.run(self.stream, **self.values)
+            self.stream.finish()
         except ValueError as err:  # the boundary's contract: a bad combination, said in words
             self.error = str(err)
             self.message.show(f"Cannot run with these settings: {err}", "error")
@@ -278,8 +168,14 @@ class Panel:
         diverged = getattr(self.result, "diverged_step", None)
         if diverged is not None:
             self.message.show(
-                f"Diverged at step {diverged}: the loss blew up. Lower the step size.", "warning"
+                f"Diverged at step {diverged}: the loss blew up. Lower the step size.", "warning", append=True
             )
+        elif getattr(self.result, "records", None) and not hasattr(self.result, "runs"):
+            if stalled({"This run": self.result.records}):
+                self.message.show(stalled_message(["This run"], {"This run": self.result.records}), "warning",
+                                  append=True)
+        for text in getattr(self.result, "warnings", ()):
+            self.message.show(text, "warning", append=True)
         return self.result
 
     def set(self, **values: Any) -> Any:

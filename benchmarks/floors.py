@@ -1,0 +1,115 @@
+"""What this machine can do, measured in the same run as the benchmarks: the anchors their figures
+are printed beside.
+
+- ``matmul_rate(d)``: float64 GFLOP/s of a d×d·d×d product (the DLN's ceiling);
+- ``bandwidth()``: GB/s of reading a large float64 array once (the memory-bound steps' ceiling);
+- ``completion_cost(d, n, k, path)``, ``sensing_cost(m, d)``: the multiply-adds and bytes a step must
+  touch in the kit's cost model, and ``floor(cost, rate, bw)`` the time below which no code can go;
+- ``busy_core()``: a context manager that keeps one core spinning (the contention mode);
+- ``AUTHORS``: the figures of the papers' public code from issue 14's table, as given there.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import torch
+
+__all__ = ["AUTHORS", "matmul_rate", "bandwidth", "completion_cost", "dln_cost", "sensing_cost", "floor",
+           "busy_core", "best_of"]
+
+# issue 14, "the authors' code" column, on this project's machine (2 cores), compile excluded
+AUTHORS = {
+    "k_setting_dln_s": 4.4, "k_setting_cdln_s": 0.185, "k_setting_ratio": "22–24×",
+    "d1000_dln_ms": 225.0, "d1000_cdln_ms": "2.6–4.0", "busy_cdln_ms": 3.15,
+    "sensing_dln_s": 3.9, "sensing_cdln_s": 3.4,  # [K]'s own machine, to tolerance (step counts not given)
+}
+
+
+def best_of(fn, *args, repeats: int = 3, **kwargs) -> float:
+    """The smallest of ``repeats`` calls of ``fn(*args, **kwargs)`` (a time: noise only ever adds)."""
+    return min(fn(*args, **kwargs) for _ in range(repeats))
+
+
+def matmul_rate(d: int, windows: int = 5, threads: int | None = None) -> float:
+    """Measured float64 GFLOP/s of a d×d·d×d product (into a reused output): the best of ``windows``
+    short windows of about 0.1 s each, since on a shared machine noise only ever slows a window."""
+    X, Y = torch.randn(d, d, dtype=torch.float64), torch.randn(d, d, dtype=torch.float64)
+    out = torch.empty(d, d, dtype=torch.float64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        torch.mm(X, Y, out=out)
+        tic = time.perf_counter()
+        torch.mm(X, Y, out=out)
+        reps = max(1, int(0.1 / max(time.perf_counter() - tic, 1e-6)))
+        best = float("inf")
+        for _ in range(windows):
+            tic = time.perf_counter()
+            for _ in range(reps):
+                torch.mm(X, Y, out=out)
+            best = min(best, (time.perf_counter() - tic) / reps)
+        return 2 * d**3 / best / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
+def bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
+    """Measured GB/s of one pass that reads a float64 array far larger than the caches (one thread)."""
+    x = torch.ones(megabytes * 2**20 // 8, dtype=torch.float64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x.sum()
+        best = float("inf")
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            x.sum()
+            best = min(best, time.perf_counter() - tic)
+        return x.numel() * 8 / best / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
+def dln_cost(d: int, depth: int) -> dict:
+    """One wide step with the closed-form gradients: 4L − 6 products of d×d·d×d (L ≥ 2)."""
+    return {"flops": 2 * d**3 * (4 * depth - 6), "bytes": 8 * d * d * (4 * depth - 6) * 3}
+
+
+def completion_cost(d: int, n: int, k: int, path: str) -> dict:
+    """Multiply-adds (×2 as flops) and bytes of one completion step's loss and gradient products.
+
+    sampled: the |Ω|·k gather-dot and two |Ω|·k sparse products, reading for each entry its indices
+    (8 + 8 + 4 bytes across the layouts), its target (8) and writing/reading its residual (3·8);
+    gather: the same plus the d×d·k product written to and read from a d×d buffer (16·d² bytes)."""
+    flops = 2 * 3 * n * k
+    byts = n * (20 + 8 + 24)
+    if path == "gather":
+        flops += 2 * d * d * k - 2 * n * k
+        byts += 16 * d * d
+    return {"flops": flops, "bytes": byts}
+
+
+def sensing_cost(m: int, d: int) -> dict:
+    """A Gaussian-sensing step reads the (m, d²) operator once (fused residual and adjoint)."""
+    return {"flops": 2 * 2 * m * d * d, "bytes": 8 * m * d * d}
+
+
+def floor(cost: dict, gflops: float, gbs: float) -> float:
+    """Seconds below which a step cannot go: the larger of compute at ``gflops`` and traffic at ``gbs``."""
+    return max(cost["flops"] / (gflops * 1e9), cost["bytes"] / (gbs * 1e9))
+
+
+@contextmanager
+def busy_core():
+    """Keep one core busy with a spinning subprocess for the duration of the block."""
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it start spinning
+        yield spin.pid
+    finally:
+        spin.kill()
+        spin.wait()
