@@ -165,7 +165,7 @@ def test_make_lab_serves_the_repository_and_opens_the_tour(tmp_path):
     cmd = subprocess.run(["make", "-s", "-n", "lab", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True)
     text = " ".join(cmd.stdout.replace("\\\n", " ").split())  # the recipe, continuation lines joined
     assert "/bin/jupyter lab" in text, cmd.stdout + cmd.stderr
-    line = text[text.rindex(" ", 0, text.index("/bin/jupyter lab")) + 1 :]  # set-up steps dropped, if any
+    line = text[text.rfind(" ", 0, text.index("/bin/jupyter lab")) + 1 :]  # set-up steps dropped, if any
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws")}
     full = line + " --no-browser --ServerApp.token= --ServerApp.password="
     proc = subprocess.Popen(["bash", "-c", full], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
