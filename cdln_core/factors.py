@@ -120,9 +120,10 @@ Targets = None | str | Iterable[str] | Callable[[str, nn.Linear], bool]
 def swap_linears(model: nn.Module, make: Callable[[str, nn.Linear], nn.Module], targets: Targets = None) -> list[str]:
     """Replace chosen ``nn.Linear`` submodules of ``model`` in place by ``make(name, linear)``.
 
-    targets: None (every Linear), a name or names, or a predicate (name, linear) → bool. Linears
-    inside a module already made by a swap (e.g. an adapter's frozen base) are candidates only if
-    named. Returns the replaced names in the order of ``model.named_modules()``.
+    targets: None (every Linear, including any inside a module an earlier swap made: a caller that
+    must skip those, such as ``lora.add_adapters`` with an adapter's frozen base, passes a predicate),
+    a name or names, or a predicate (name, linear) → bool. Returns the replaced names in the order of
+    ``model.named_modules()``.
     """
     linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear) and name}
     if not linears:
