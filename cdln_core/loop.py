@@ -137,6 +137,11 @@ class RunResult:
     interrupted_step = property(lambda self: self.outcome.interrupted_step)
     divergence_note = property(lambda self: self.outcome.note)
 
+    @property
+    def seconds(self) -> float:
+        """Optimization seconds of the whole run (recording excluded)."""
+        return self.outcome.wall_time
+
     def to_dict(self) -> dict:
         """Plain lists and numbers: the recorded columns and the outcome fields."""
         return {"steps": self.steps, "train_loss": self.train_loss, "wall_time": self.wall_time,

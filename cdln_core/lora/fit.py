@@ -137,11 +137,6 @@ class FitResult(RunResult):
         return self.records[-1].test_loss
 
     @property
-    def seconds(self) -> float:
-        """Optimization seconds of the whole run (recording excluded)."""
-        return self.outcome.wall_time
-
-    @property
     def val_best(self) -> FitRecord | None:
         """Early stopping chosen on validation, never on test: the first record with the lowest
         validation loss (None when the task has no validation set)."""

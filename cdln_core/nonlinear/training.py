@@ -112,11 +112,6 @@ class FitResult(RunResult):
         """Final test accuracy."""
         return self.records[-1].test_accuracy
 
-    @property
-    def seconds(self) -> float:
-        """Optimization seconds of the whole run (recording excluded)."""
-        return self.outcome.wall_time
-
     def time_to_accuracy(self, threshold: float) -> float | None:
         """Optimization time at the first record with test accuracy ≥ ``threshold`` (None if never)."""
         for r in self.records:
