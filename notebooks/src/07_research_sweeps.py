@@ -129,12 +129,15 @@ sweep_map(depth_rows, "init_scale", "depth", "rise_fraction")
 rise = {k: float(np.nanmedian(v)) for k, v in aggregate(depth_rows, ["depth", "init_scale"], "rise_fraction").items()
         if np.isfinite(v).any()}
 sharpest, smoothest = min(rise, key=rise.get), max(rise, key=rise.get)
+n_diverged = sum(r["status"] == "diverged" for r in depth_rows)
 notice_map = Notice("What the map shows")
 notice_map.update([
     f"The sharpest staircase is at depth {sharpest[0]}, ε = {sharpest[1]:g} (rise fraction {rise[sharpest]:.2f}); the "
     f"smoothest at depth {smoothest[0]}, ε = {smoothest[1]:g} ({rise[smoothest]:.2f}).",
-    "Cells left blank never fitted a value within the step budget (deep networks at small ε sit on their first "
-    "plateau much longer: rerun with more --steps).",
+    f"{n_diverged} of {len(depth_rows)} runs diverged at η = 10 (at depths "
+    f"{', '.join(str(L) for L in sorted({r['depth'] for r in depth_rows if r['status'] == 'diverged'})) or 'none'}): "
+    "a deep network at large ε needs a smaller step. A cell is blank where no seed gave a rise fraction "
+    "(every run diverged before fitting, or fitted no value within the step budget).",
 ])
 notice_map
 
