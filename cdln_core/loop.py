@@ -208,22 +208,27 @@ def run(
     def outcome(reason: str, **steps) -> Outcome:
         return Outcome(reason=reason, last_step=t, wall_time=clock.seconds, **steps)
 
+    factor, tol, budget, every, steps = (config.diverge_factor, config.tol, config.max_seconds,
+                                         config.record_every, config.steps)
+    now = time.perf_counter
     try:
         while True:
             note = None
+            tic = now()
             try:
-                with clock:
-                    loss = float(evaluate(t))
+                loss = float(evaluate(t))
             except _NUMERIC_ERRORS as err:
                 loss, note = math.nan, f"the numbers left the finite range ({err})".split("\n")[0]
+            clock.seconds += now() - tic
             if t == 0:
                 loss0 = loss
-            note = note or divergence(loss, loss0, config.diverge_factor)
-            converged = note is None and loss <= config.tol
-            out_of_time = config.max_seconds is not None and clock.seconds >= config.max_seconds
-            last = t >= config.steps or note is not None or converged or out_of_time
+            if note is None and not (-math.inf < loss <= factor * max(loss0, 1e-300)):  # NaN fails it too
+                note = divergence(loss, loss0, factor)
+            converged = note is None and loss <= tol
+            out_of_time = budget is not None and clock.seconds >= budget
+            last = t >= steps or note is not None or converged or out_of_time
             stop = False
-            if t % config.record_every == 0 or last:
+            if last or t % every == 0:
                 try:
                     stop = keep(t, loss)
                 except _NUMERIC_ERRORS as err:
@@ -238,13 +243,15 @@ def run(
                 return records, outcome("max_seconds")
             if last:
                 return records, outcome("steps")
+            tic = now()
             try:
-                with clock:
-                    update(t)
+                update(t)
             except _NUMERIC_ERRORS as err:
+                clock.seconds += now() - tic
                 t += 1
                 note = f"the update left the finite range ({err})".split("\n")[0]
                 return records, outcome("diverged", diverged_step=t, note=note)
+            clock.seconds += now() - tic
             t += 1
     except KeyboardInterrupt:
         done = outcome("interrupted", interrupted_step=t)

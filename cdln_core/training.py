@@ -159,16 +159,21 @@ class _Descent:
         eye = torch.eye(problem.d, dtype=self.Ws[0].dtype) if len(self.Ws) == 1 else None
         self.eye = eye.numpy() if numpy_engine and eye is not None else eye
         self.products = None
+        self.outer = self.Xs[1:]  # W_2 … W_L: the same arrays, updated in place
+        self.step = problem.loss_and_products
 
     def evaluate(self, t: int) -> float:
-        A = self.eye if self.eye is not None else end_to_end(self.Xs[1:])  # W_L ⋯ W_2: (d, d_1)
-        loss, AtG, GBt = self.problem.loss_and_products(A, self.Xs[0])
-        self.products = (AtG, GBt)
+        A = self.eye if self.eye is not None else end_to_end(self.outer)  # W_L ⋯ W_2: (d, d_1)
+        loss, *self.products = self.step(A, self.Xs[0])
         return loss
 
     def update(self, t: int) -> None:
         grads = factor_grads_from(self.Xs, *self.products)
-        for W, g, eta in zip(self.Xs, grads, self.etas):  # in place, in either kind of array
+        if self.Xs is self.Ws:  # torch: W ← W − η·g in one pass
+            for W, g, eta in zip(self.Ws, grads, self.etas):
+                W.add_(g, alpha=-eta)
+            return
+        for W, g, eta in zip(self.Xs, grads, self.etas):  # NumPy views: in place, two passes
             g *= eta
             W -= g
 

@@ -1,7 +1,8 @@
 """A real browser: JupyterLab + headless Debian Chromium (Playwright) runs a notebook and moves a slider.
 
 Starts JupyterLab on a free loopback port (no token, a private settings folder with notebook windowing
-off so every cell stays in the page), opens ``notebooks/00_tour.ipynb``, runs all cells, types a new
+and autosave off) over a temporary copy of ``notebooks/``, so a long run can never save outputs into
+the committed notebook. Opens ``00_tour.ipynb``, runs all cells, types a new
 depth into the first slider's readout, and checks that the plotted line changed, that the "what to notice"
 prose was re-rendered from the new run, and that no traceback
 appeared. A screenshot is kept in ``artifacts/``. Needs ``/usr/bin/chromium`` (``apt-get install
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-NOTEBOOK = "notebooks/00_tour.ipynb"
+NOTEBOOK = "notebooks/00_tour.ipynb"  # relative to the served copy
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -56,10 +58,18 @@ def lab(tmp_path_factory):
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none"})
     )
+    (settings / "@jupyterlab" / "docmanager-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"autosave": False})
+    )
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"checkForUpdates": False, "fetchNews": "false"})
     )
+    served = tmp / "root"
+    # the notebooks alone, not their jupytext sources: the copy is a plain .ipynb, as a student downloads it
+    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "src", "jupytext.toml")
+    shutil.copytree(ROOT / "notebooks", served / "notebooks", ignore=ignore)
     port = _free_port()
     env = {
         **os.environ,
@@ -72,7 +82,7 @@ def lab(tmp_path_factory):
         [
             sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
             "--allow-root", "--ServerApp.token=", "--ServerApp.password=",
-            "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={ROOT}",
+            "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={served}",
         ],
         env=env,
         stdout=log,
@@ -122,7 +132,8 @@ def test_slider_redraws_in_jupyterlab(lab):
             time.sleep(3)
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
             # an output no committed cell holds: the demo's "what to notice", rendered once its first run ended
-            page.wait_for_selector("text=What the demo shows", timeout=300_000)
+            # (scoped to outputs: the table of contents lists the same heading, hidden)
+            page.wait_for_selector(".jp-OutputArea-output >> text=What the demo shows", timeout=300_000)
             page.wait_for_selector(".widget-readout", timeout=120_000)
             page.wait_for_function("document.querySelectorAll('path.js-line').length > 0", timeout=60_000)
             time.sleep(2)  # the first run's final frame
@@ -137,7 +148,7 @@ def test_slider_redraws_in_jupyterlab(lab):
                 time.sleep(0.25)
             after = _lines(page)
             # the "what to notice" prose is re-rendered in place from the new run (a display handle update)
-            page.wait_for_selector("text=for depth 2 at", timeout=60_000)
+            page.wait_for_selector(".jp-OutputArea-output >> text=for depth 2 at", timeout=60_000)
             time.sleep(2)
             page.screenshot(path=str(artifacts / "browser_00_tour.png"), full_page=True)
             body = page.inner_text("body")

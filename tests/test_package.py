@@ -33,7 +33,7 @@ def test_core_never_touches_the_global_generator():
 
 CORE = {"checks", "seeds", "threads", "loop", "dln", "factors", "compression", "problems", "networks", "training",
         "spectra"}
-EXPERIMENTS = {"lora", "nonlinear", "claims", "lora_experiments"}
+EXPERIMENTS = {"lora", "nonlinear", "claims", "lora_experiments", "photograph"}
 INTERFACES = {"cli", "widgets", "plots", "lesson", "lora_cli", "__main__"}
 PACKAGE = Path(__file__).resolve().parents[1] / "cdln_core"
 
