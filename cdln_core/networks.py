@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -32,7 +33,7 @@ from .problems import Problem
 from .seeds import check_seed
 
 __all__ = ["MODELS", "Network", "ModelSpec", "register_model", "model_spec", "model_options", "resolve_rank_hat",
-           "make_network", "init_generator"]
+           "make_network", "init_generator", "as_factors"]
 
 MODELS: list[str] = []  # registered parametrizations, in registration order
 _SPECS: dict[str, ModelSpec] = {}
@@ -154,20 +155,46 @@ def init_generator(seed: int) -> torch.Generator:
     return seeds.generator(seed, "init")
 
 
-def _check_given(Ws, expected: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """Given initial factors: float64 tensors, finite, with the shapes the model has."""
-    if isinstance(Ws, Tensor) or not isinstance(Ws, Sequence) or not all(isinstance(W, Tensor) for W in Ws):
-        raise TypeError(f"Ws must be a list of torch tensors, got {type(Ws).__name__}")
-    shapes = [tuple(W.shape) for W in Ws]
-    want = [tuple(W.shape) for W in expected]
-    if shapes != want:
-        raise ValueError(f"Ws must have the model's shapes {want} (application order), got {shapes}")
+def as_factors(Ws, d: int) -> list[Tensor]:
+    """Given initial factors: a list of 2-D finite float64 arrays or tensors whose shapes chain from d to d
+    (W_l of shape (d_l, d_{l−1}), application order); float64 copies. Errors name ``Ws[i]``."""
+    from .problems.given import as_matrix
+
+    if isinstance(Ws, (Tensor, np.ndarray, str)) or not isinstance(Ws, Sequence):
+        raise TypeError(f"Ws must be a list of 2-D float64 arrays or tensors (application order), got "
+                        f"{type(Ws).__name__}")
+    if len(Ws) == 0:
+        raise ValueError("Ws must hold at least one factor, got an empty list")
+    out = []
     for i, W in enumerate(Ws):
-        if W.dtype != torch.float64:
-            raise TypeError(f"Ws[{i}] must be float64, got {W.dtype}")
-        if not bool(torch.isfinite(W).all()):
-            raise ValueError(f"Ws[{i}] must be finite")
-    return tuple(W.detach().clone() for W in Ws)
+        if not isinstance(W, (Tensor, np.ndarray)):
+            raise TypeError(f"Ws[{i}] must be a 2-D float64 array or tensor, got {type(W).__name__}")
+        if W.dtype not in (torch.float64, np.float64):
+            raise TypeError(f"Ws[{i}] must be float64 (the kit's dtype: convert it with .double() or "
+                            f".astype('float64')), got {W.dtype}")
+        out.append(as_matrix(f"Ws[{i}]", W))  # (d_i, d_{i−1}), float64, finite
+    if out[0].shape[1] != d:
+        raise ValueError(f"Ws[0] must take the d={d} inputs (shape (d_1, {d})), got shape {tuple(out[0].shape)}")
+    for i in range(1, len(out)):
+        if out[i].shape[1] != out[i - 1].shape[0]:
+            raise ValueError(f"Ws[{i}] has shape {tuple(out[i].shape)} but Ws[{i - 1}] gives {out[i - 1].shape[0]} "
+                             f"outputs: the shapes must chain, W_l of shape (d_l, d_(l−1))")
+    if out[-1].shape[0] != d:
+        raise ValueError(f"Ws[{len(out) - 1}] must give the d={d} outputs (shape ({d}, d_(L−1))), got shape "
+                         f"{tuple(out[-1].shape)}")
+    return out
+
+
+def _check_layout(Ws: list[Tensor], expected: tuple[Tensor, ...], kind: str) -> tuple[Tensor, ...]:
+    """Given factors that chain must also have the model's own layout (its count and widths)."""
+    want = [tuple(W.shape) for W in expected]
+    if len(Ws) != len(want):
+        raise ValueError(f"Ws must have {len(want)} factors for this {kind} model (shapes {want}), got {len(Ws)}")
+    for i, (W, shape) in enumerate(zip(Ws, want)):
+        if tuple(W.shape) != shape:
+            raise ValueError(f"Ws[{i}] must have shape {shape} for this {kind} model (shapes {want}), got "
+                             f"{tuple(W.shape)}")
+    return tuple(Ws)
 
 
 def make_network(
@@ -190,8 +217,11 @@ def make_network(
             ignored by models without a compressed width (dln).
         init_scale: ε, finite > 0.  lr_ratio: α (dln, cdln) or γ (compressed), finite ≥ 0.
         seed: in [0, 2⁶³ − 1]; the init is drawn from its "init" stream.
-        Ws: initial factors to start from instead of the model's own init (float64, finite, the
-            shapes the model has); the step scales and hyper-parameters stay the model's.
+        Ws: your own initial factors instead of the model's init: a list of 2-D finite float64 arrays
+            or tensors in application order (W_l of shape (d_l, d_{l−1})), chaining from d to d with
+            the model's layout (dln: L × (d, d); cdln: (r̂, d), (r̂, r̂) × (L − 2), (d, r̂); compressed:
+            (2r̂, d), (2r̂, 2r̂) × L, (d, 2r̂)); copied as float64. The step scales and hyper-parameters
+            stay the model's.
     """
     spec = model_spec(kind)
     if not isinstance(problem, Problem):
@@ -201,13 +231,14 @@ def make_network(
     lr_ratio = check_number("lr_ratio", lr_ratio, low=0.0)
     seed = check_seed(seed)
     rank_hat = resolve_rank_hat(kind, problem.d, problem.rank, rank_hat)
+    given = None if Ws is None else as_factors(Ws, problem.d)  # checked before the model's own init is built
     built = spec.builder(problem, depth, rank_hat=rank_hat, init_scale=init_scale, lr_ratio=lr_ratio,
                          generator=init_generator(seed))
     paired = isinstance(built, tuple) and len(built) == 2 and not isinstance(built[0], Tensor)  # (Ws, lr_scales)
     factors, scales = built if paired else (built, None)
     factors = tuple(factors)
-    if Ws is not None:
-        factors = _check_given(Ws, factors)
+    if given is not None:
+        factors = _check_layout(given, factors, kind)
     scales = outer_scales(len(factors), lr_ratio) if scales is None else tuple(scales)
     return Network(kind, factors, scales, depth=depth, rank_hat=rank_hat, init_scale=init_scale,
                    lr_ratio=lr_ratio, seed=seed)

@@ -109,6 +109,23 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        (ROOT / "artifacts").mkdir(exist_ok=True)
+        shutil.copy(tmp / "lab.log", ROOT / "artifacts" / "browser_lab.log")  # the server's side, kept
+
+
+def _run_all(page, attempts: int = 4) -> None:
+    """Run all cells; on a loaded machine the first command can come before the session is ready and be
+    dropped silently, so retry until a cell shows it is queued or ran ([*] or a number)."""
+    started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
+    for _ in range(attempts):
+        time.sleep(3)
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            page.wait_for_function(started, timeout=30_000)
+            return
+        except Exception:  # playwright's TimeoutError: try again
+            continue
+    raise AssertionError(f"run-all-cells never started a cell in {attempts} attempts")
 
 
 def _lines(page) -> list[str]:
@@ -129,8 +146,7 @@ def test_slider_redraws_in_jupyterlab(lab):
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             # the kernel reports idle in the toolbar, then a few seconds for the session to settle
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            time.sleep(3)
-            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            _run_all(page)
             # an output no committed cell holds: the demo's "what to notice", rendered once its first run ended
             # (scoped to outputs: the table of contents lists the same heading, hidden)
             page.wait_for_selector(".jp-OutputArea-output >> text=What the demo shows", timeout=300_000)

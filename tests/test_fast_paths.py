@@ -57,6 +57,26 @@ def test_every_completion_path_gives_the_dense_numbers_in_both_engines(d, k, p, 
             assert _rel(AtG, ref[1]) < 1e-12 and _rel(GBt, ref[2]) < 1e-12
 
 
+@pytest.mark.parametrize("rows_per_block", [1, 37, 299])
+def test_the_gather_path_in_row_blocks_gives_the_dense_numbers(monkeypatch, rows_per_block):
+    """Past the buffer budget the gather path forms A·B a block of rows at a time; the blocks' edges
+    (a block with no entry of Ω, a last block shorter than the rest) change nothing."""
+    from cdln_core.problems import completion
+
+    d, k = 300, 6
+    monkeypatch.setattr(completion, "BUFFER_MAX_BYTES", 8 * d * rows_per_block)
+    problem = C.make_problem("completion", d, 2, observed=0.05, seed=3)
+    blocked = Completion(problem.U, problem.sigma, problem.V, index=problem.index, path="gather")
+    assert len(blocked._blocks[1]) == -(-d // rows_per_block)  # ⌈d / rows⌉ blocks
+    A, B = _factors(d, k, 3)
+    E = A @ B
+    G = problem.grad(E)
+    loss, AtG, GBt = blocked.loss_and_products(A, B)
+    assert abs(loss - problem.loss(E).item()) <= 1e-12 * loss
+    assert _rel(AtG, A.T @ G) < 1e-12 and _rel(GBt, G @ B.T) < 1e-12
+    assert blocked._work[A.dtype].shape == (rows_per_block, d)  # the one buffer: a block, never d×d
+
+
 def test_sampled_entries_equal_the_product_on_omega_including_empty_rows():
     d, k = 50, 4
     index = torch.tensor([3, 7, 151, 152, 2499])  # rows 0, 3 and 49 only: most rows empty

@@ -62,7 +62,7 @@ __all__ = [
     "RUN_SCHEMA", "SWEEP_SCHEMA", "LORA_SCHEMA", "CLAIMS_SCHEMA",
     "SEED", "SEED_HELP", "FlagError", "Parser", "number", "flag_name", "add_command", "add_out",
     "check_out", "strict", "dumps", "write_out", "write_text", "say", "emit",
-    "available_bytes", "check_size", "format_bytes",
+    "available_bytes", "check_size", "format_bytes", "load_array", "load_factors",
     "quiet_native_output", "execute",
 ]
 
@@ -187,6 +187,58 @@ def check_size(need: float, what: str, fraction: float = 0.8) -> None:
     have = available_bytes()
     if have is not None and need > fraction * have:
         raise FlagError(f"{what.format(need=format_bytes(need))}; this machine has {format_bytes(have)} available")
+
+
+def _load(flag: str, path: str):
+    """``np.load(path)`` without pickles; a FlagError naming the flag when it cannot be read."""
+    import zipfile
+
+    import numpy as np
+
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise FlagError(f"{flag} {path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise FlagError(f"{flag} {path}: not a NumPy file written by np.save or np.savez (or one holding Python "
+                        "objects, which are never loaded)") from None
+
+
+def load_array(flag: str, path: str):
+    """The one array of a ``.npy`` file (``np.save``) for ``flag``; FlagError (one line) otherwise."""
+    import numpy as np
+
+    array = _load(flag, path)
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise FlagError(f"{flag} {path}: expected a .npy file holding one array (np.save), got an .npz archive")
+    return array
+
+
+def load_factors(flag: str, path: str) -> tuple[list, list[str]]:
+    """The factors of an ``.npz`` archive, in application order, and their keys: W1 … WL, or arr_0 …
+    arr_(L−1) as ``np.savez(path, *Ws)`` names them. Floats narrower than float64 are widened (exactly)."""
+    import re
+
+    import numpy as np
+
+    archive = _load(flag, path)
+    if isinstance(archive, np.ndarray):
+        raise FlagError(f"{flag} {path}: expected an .npz archive of factors (np.savez(FILE, W1=…, W2=…)), "
+                        "got a .npy array")
+    with archive:
+        keys = list(archive.files)
+        for pattern, first in ((r"W(\d+)", 1), (r"arr_(\d+)", 0)):
+            numbers = [re.fullmatch(pattern, k) for k in keys]
+            wanted = list(range(first, first + len(keys)))
+            if keys and all(numbers) and sorted(int(m.group(1)) for m in numbers) == wanted:
+                keys.sort(key=lambda k: int(re.search(r"\d+", k).group()))
+                break
+        else:
+            raise FlagError(f"{flag} {path}: the keys must be W1 … WL or arr_0 … arr_(L−1) (application order), "
+                            f"got {', '.join(sorted(keys)) or 'none'}")
+        Ws = [archive[k] for k in keys]
+    return [W.astype(np.float64) if W.dtype.kind == "f" and W.dtype.itemsize < 8 else W for W in Ws], keys
 
 
 def _interrupted(err: KeyboardInterrupt, args, prog: str) -> int:

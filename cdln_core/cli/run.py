@@ -7,6 +7,10 @@ step; a run that finishes without learning, or on too little data to identify Φ
 ``warnings``. Problem and model choices, and the flags each problem takes, come from the core's
 registries (``problems.PROBLEMS`` and each builder's keyword options; ``networks.MODELS``).
 
+Bring your own (``DATA_FLAGS``, ``cdln run`` only): ``--target FILE.npy`` (Φ; --d and --rank read from
+it when left out), ``--mask FILE.npy`` (Ω, completion) and ``--init FILE.npz`` (the initial factors),
+each loaded and checked in ``resolve``; the config records their paths.
+
 Reference: [K] §3–§5 (C-DLN, spectral init, two step sizes); [Y] §3 (compressed matrix completion).
 """
 
@@ -20,8 +24,8 @@ from .. import networks, problems
 from . import common, sizes
 from .common import FlagError, flag_name, number
 
-__all__ = ["RUN_FLAGS", "all_flags", "problem_flags", "add_parser", "add_run_flags", "resolve", "run_config",
-           "summary"]
+__all__ = ["RUN_FLAGS", "DATA_FLAGS", "all_flags", "problem_flags", "add_parser", "add_run_flags", "resolve",
+           "run_config", "summary"]
 
 _MAX_D, _MAX_DEPTH, _MAX_STEPS = 10**6, 10**4, 10**10
 
@@ -48,6 +52,16 @@ RUN_FLAGS = {
     "record_every": (number(int, 1, _MAX_STEPS), "record every K steps, K ≥ 1 (default 100)", {}),
     "max_seconds": (number(float, 0, low_open=True), "stop after this many seconds of optimization (> 0)", {}),
     "seed": (common.SEED, common.SEED_HELP + "; the same seed gives the same problem for every model", {}),
+}
+DATA_FLAGS = {
+    "target": ("FILE.npy", "your own target Φ: a finite (d, d) array of any rank (np.save). --d is read from it and "
+               "--rank defaults to its numerical rank (singular values above σ₁·d·2.2e-16)"),
+    "mask": ("FILE.npy", "completion: your own Ω, a boolean (d, d) mask (or 0/1 numbers), unique flat indices (n,) "
+             "or unique (row, column) pairs (n, 2); replaces --observed"),
+    "init": ("FILE.npz", "your own initial factors (float64; float32 is widened), in application order: keys "
+             "W1 … WL, or arr_0 … arr_(L−1) as np.savez(FILE, *Ws) writes them; W_l of shape (d_l, d_(l−1)) in the "
+             "model's layout (dln: L of (d, d); cdln: (r̂, d), (r̂, r̂)…, (d, r̂); compressed: (2r̂, d), L of "
+             "(2r̂, 2r̂), (d, 2r̂))"),
 }
 DEFAULTS = {"init_scale": 1e-2, "lr_ratio": 1.0, "tol": 0.0, "record_every": 100, "seed": 0}
 MODEL_FLAGS = ("rank_hat",)  # flags a model may take beyond depth, ε, α and the seed (networks.model_options)
@@ -79,11 +93,15 @@ def problem_flags() -> dict[str, tuple[str, ...]]:
     return {name: tuple(kinds) for name, kinds in takers.items()}
 
 
-def add_run_flags(p, *, required: bool = True) -> None:
+def add_run_flags(p, *, required: bool = True, data: bool = False) -> None:
+    """Every run flag (argparse-required ones only if ``required``), then ``DATA_FLAGS`` if ``data`` (a
+    command that takes them passes ``config[name]`` for each to ``resolve``)."""
     for name, (kind, help_, extra) in all_flags().items():
         extra = dict(extra, required=extra.get("required", False) and required)
         p.add_argument(flag_name(name), dest=name, type=kind, help=help_, default=None, **extra)
     common.add_out(p)
+    for name, (metavar, help_) in DATA_FLAGS.items() if data else ():
+        p.add_argument(flag_name(name), dest=name, metavar=metavar, default=None, help=help_)
 
 
 def add_parser(subparsers):
@@ -92,7 +110,7 @@ def add_parser(subparsers):
 
     p = common.add_command(subparsers, "run", handler, help="train one model on one problem, report its trajectory",
                            description=__doc__.split("\n\n")[0])
-    add_run_flags(p)
+    add_run_flags(p, required=False, data=True)  # resolve says what is missing (--target brings --d, --rank)
     sweep.add_parser(subparsers)
     return p
 
@@ -105,6 +123,9 @@ def resolve(config: dict) -> dict:
     """Check a run's flags together and fill in the defaults as used; raises FlagError (one line)."""
     flags = all_flags()
     c = {name: config.get(name) for name in flags}
+    data = {name: config[name] for name in DATA_FLAGS if config.get(name) is not None}
+    if "target" in data:
+        _target_shape(c, data["target"])  # fills --d and --rank
     missing = [flag_name(n) for n, (_, _, e) in flags.items() if e.get("required") and c[n] is None]
     if missing:
         raise FlagError(f"the following arguments are required: {', '.join(missing)}")
@@ -136,6 +157,10 @@ def resolve(config: dict) -> dict:
             c["rank_hat"] = spec.rank_hat_default(d, r)
         elif not r <= c["rank_hat"] <= high:
             raise FlagError(f"--rank-hat must be in [--rank={r}, {high}] for --model {model}, got {c['rank_hat']}")
+    if "mask" in data:
+        _mask_fraction(c, config, data["mask"])
+    if "init" in data:
+        _init_chain(c, data["init"])
     if kind == "completion" and math.floor(c["observed"] * d * d) < 1:
         raise FlagError(f"--observed {c['observed']:g} leaves no observed entry at --d {d}: it must be ≥ 1/d² "
                         f"= {1 / d**2:.3g}")
@@ -147,7 +172,54 @@ def resolve(config: dict) -> dict:
         raise FlagError(f"--depth {L} at --init-scale {eps:g} starts from E ≈ ε^L = 1e{L * math.log10(eps):.0f}, "
                         f"past float64's range, so nothing can be learned: use --depth ≤ {top} or a larger ε")
     sizes.check(c)
-    return c  # in the order of the flags: the order of ``config`` in the JSON
+    return {**c, **data}  # in the order of the flags (then the files given): the order of ``config`` in the JSON
+
+
+def _target_shape(c: dict, path: str) -> None:
+    """--target's d, and its numerical rank as --rank's default (a given --rank must not exceed it)."""
+    from ..problems.given import as_matrix, target_rank
+
+    try:
+        Phi = as_matrix("target", common.load_array("--target", path))  # (d, d)
+        found = target_rank(Phi)  # the SVD make_problem makes
+    except (TypeError, ValueError) as err:
+        raise FlagError(f"--target {path}: {err}") from None
+    d = Phi.shape[0]
+    if c["d"] is not None and c["d"] != d:
+        raise FlagError(f"--d {c['d']} does not match --target {path} of shape {tuple(Phi.shape)}; leave --d out")
+    if c["rank"] is not None and c["rank"] > found:
+        raise FlagError(f"--rank must be in [1, {found}] (the numerical rank of --target {path}), got {c['rank']}")
+    c["d"], c["rank"] = d, c["rank"] or found
+
+
+def _mask_fraction(c: dict, config: dict, path: str) -> None:
+    """--mask checked against d; --observed becomes the mask's fraction |Ω|/d² (for the cost and the JSON)."""
+    from ..problems.given import as_index
+
+    if c["problem"] != "completion":
+        raise FlagError(f"--mask applies to --problem completion only, not {c['problem']}")
+    if config.get("observed") is not None:
+        raise FlagError("--observed and --mask: give one of them (the mask sets p = |Ω|/d²)")
+    try:
+        n = as_index(common.load_array("--mask", path), c["d"]).numel()
+    except (TypeError, ValueError) as err:
+        raise FlagError(f"--mask {path}: {err}") from None
+    c["observed"] = n / c["d"] ** 2
+
+
+def _init_chain(c: dict, path: str) -> tuple[list, list[str]]:
+    """--init's factors (float64 tensors) if they chain from d to d, and their keys; the model's layout is
+    checked when it is built."""
+    Ws, keys = common.load_factors("--init", path)
+    try:
+        return networks.as_factors(Ws, c["d"]), keys
+    except (TypeError, ValueError) as err:
+        raise _init_error(path, keys, err) from None
+
+
+def _init_error(path: str, keys: list[str], err: Exception) -> FlagError:
+    """A core error about ``Ws[i]`` as one about --init's key for that factor."""
+    return FlagError(f"--init {path}: " + re.sub(r"Ws\[(\d+)\]", lambda m: keys[int(m.group(1))], str(err)))
 
 
 def run_config(config: dict, *, callback=None) -> dict:
@@ -160,11 +232,23 @@ def run_config(config: dict, *, callback=None) -> dict:
 
     c = config
     options = {name: c[name] for name in problems.problem_options(c["problem"])}
+    data = {}
+    if c.get("target") is not None:
+        data["target"] = common.load_array("--target", c["target"])
+    if c.get("mask") is not None:
+        data["mask"] = common.load_array("--mask", c["mask"])
+        options.pop("observed")  # the mask's own fraction
+    Ws, keys = (None, []) if c.get("init") is None else _init_chain(c, c["init"])
     head = {"schema": common.RUN_SCHEMA, "version": __version__, "config": dict(c)}
     try:
-        problem = problems.make_problem(c["problem"], c["d"], c["rank"], seed=c["seed"], **options)
-        network = networks.make_network(c["model"], problem, c["depth"], rank_hat=c["rank_hat"],
-                                        init_scale=c["init_scale"], lr_ratio=c["lr_ratio"], seed=c["seed"])
+        problem = problems.make_problem(c["problem"], c["d"], c["rank"], seed=c["seed"], **options, **data)
+        try:
+            network = networks.make_network(c["model"], problem, c["depth"], rank_hat=c["rank_hat"],
+                                            init_scale=c["init_scale"], lr_ratio=c["lr_ratio"], seed=c["seed"], Ws=Ws)
+        except ValueError as err:
+            if Ws is None or "Ws" not in str(err):
+                raise
+            raise _init_error(c["init"], keys, err) from None
         train_config = TrainConfig(lr=c["lr"], steps=c["steps"], tol=c["tol"], record_every=c["record_every"],
                                    max_seconds=c["max_seconds"])
     except diagnostics.NUMERIC_ERRORS as err:  # the init itself left the finite range
@@ -221,7 +305,7 @@ def summary(result: dict) -> list[str]:
 
 
 def handler(args, parser) -> int:
-    config = resolve({name: getattr(args, name, None) for name in all_flags()})
+    config = resolve({name: getattr(args, name, None) for name in [*all_flags(), *DATA_FLAGS]})
     with common.quiet_native_output():
         result = run_config(config)
     common.emit(result, args.out, summary(result))

@@ -7,6 +7,8 @@
 
 Each kind is a ``Problem`` subclass and a builder registered with ``register_problem``; importing its
 module registers it. ``PROBLEMS`` lists the registered kinds, ``problem_options(kind)`` its options.
+Bring your own Φ, Ω or operator with ``make_problem(kind, target=, mask=, operators=)``; ``given``
+checks and converts those arrays.
 
 Reference: [K] §5; [Y] §3.
 """

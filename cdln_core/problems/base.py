@@ -11,6 +11,11 @@ A problem kind is one ``Problem`` subclass and one builder registered with ``reg
 (``seeds.generator(seed, "problem")``) and calls the builder with the same generator, which draws the
 kind's own data (Ω, ...) after the target. ``PROBLEMS`` lists the registered kinds.
 
+Bring your own: ``make_problem(kind, target=M)`` takes Φ = M (any rank; r given or M's numerical
+rank, see ``given``) and ``mask=`` / ``operators=`` for the kind's data; what is not given is drawn
+from the seed's "problem" stream as usual. A builder that declares the keyword ``target`` (or
+``mask``, ``operators``) receives it; these data keywords are not options (no CLI flag is made).
+
 Reference: [K] §5; [Y] §3.
 """
 
@@ -28,6 +33,7 @@ from .. import seeds
 from ..checks import check_choice, check_int, check_number
 from ..dln import orthogonal
 from ..seeds import check_seed
+from .given import as_matrix, target_svd
 
 __all__ = [
     "PROBLEMS",
@@ -37,10 +43,12 @@ __all__ = [
     "make_problem",
     "register_problem",
     "problem_options",
+    "DATA_KEYWORDS",
 ]
 
 PROBLEMS: list[str] = []  # registered kinds, in registration order
 _BUILDERS: dict[str, Callable[..., Problem]] = {}
+DATA_KEYWORDS = ("target", "mask", "operators")  # a builder's given data: keywords, never options or flags
 
 
 def _like(A, t: Tensor):
@@ -91,17 +99,22 @@ def make_target(
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """A target and a loss on E. Subclasses define the loss; all share the target's metrics."""
+    """A target and a loss on E. Subclasses define the loss; all share the target's metrics.
+
+    ``target``: Φ as the user gave it (d, d), or None when Φ = U·diag(σ)·Vᵀ was drawn; when given, Φ
+    is this matrix exactly and U·diag(σ)·Vᵀ its best rank-r approximation (see ``given``)."""
 
     U: Tensor  # (d, r)
     sigma: Tensor  # (r,)
     V: Tensor  # (d, r)
     Phi: Tensor = field(init=False)  # (d, d)
+    target: Tensor | None = field(default=None, kw_only=True, repr=False)  # (d, d) when given
     kind = "problem"
     numpy_ready = False  # does loss_and_products also take NumPy arrays (the CPU fast path)?
 
     def __post_init__(self):
-        object.__setattr__(self, "Phi", (self.U * self.sigma) @ self.V.T)
+        given = self.target is not None
+        object.__setattr__(self, "Phi", self.target if given else (self.U * self.sigma) @ self.V.T)
 
     @property
     def d(self) -> int:
@@ -175,7 +188,12 @@ def problem_options(kind: str) -> dict:
 
 def _option_names(builder) -> set[str]:
     params = inspect.signature(builder).parameters.values()
-    return {p.name for p in params if p.kind == p.KEYWORD_ONLY} - {"generator", "seed"}
+    return {p.name for p in params if p.kind == p.KEYWORD_ONLY} - {"generator", "seed", *DATA_KEYWORDS}
+
+
+def _data_names(builder) -> set[str]:
+    """The data keywords (``DATA_KEYWORDS``) a builder declares."""
+    return set(inspect.signature(builder).parameters) & set(DATA_KEYWORDS)
 
 
 def _check_target_fits(d: int) -> None:
@@ -190,9 +208,12 @@ def _check_target_fits(d: int) -> None:
 
 def make_problem(
     kind: str,
-    d: int,
-    rank: int,
+    d: int | None = None,
+    rank: int | None = None,
     *,
+    target=None,
+    mask=None,
+    operators=None,
     singular_values=None,
     condition_number: float | None = None,
     seed: int = 0,
@@ -202,25 +223,51 @@ def make_problem(
 
     Args:
         kind: one of ``PROBLEMS``.
-        d: width of the target, ≥ 1.  rank: r, in [1, d].
-        singular_values / condition_number: σ of the target (see ``make_target``).
-        seed: an integer in [0, 2⁶³ − 1]; the target and the kind's data come from its "problem"
-            stream (``seeds.generator``), nothing global is touched.
+        d: width of the target, ≥ 1 (read from ``target`` when given).
+        rank: r, in [1, d]; with ``target``, in [1, its numerical rank], default that rank.
+        target: your own Φ, a finite (d, d) array or tensor of any rank; the problem keeps it exactly.
+        mask: your own Ω (completion): a boolean (d, d) mask, unique flat indices (|Ω|,) or unique
+            (row, column) pairs (|Ω|, 2); replaces ``observed``.
+        operators: your own measurement operator (sensing: (m, d, d) or (m, d²); rank_one: the pair
+            (a, b) of (m, d) arrays); ``measurements`` may then be y (m,), else y = 𝒜(Φ) (+ noise).
+        singular_values / condition_number: σ of a drawn target (see ``make_target``).
+        seed: an integer in [0, 2⁶³ − 1]; what is not given (the target, Ω, the operator) comes from
+            its "problem" stream (``seeds.generator``), nothing global is touched.
         options: the kind's own, e.g. ``observed`` (completion), ``measurements``, ``noise``
             (sensing). Options of other registered kinds are ignored; unknown names are an error.
     """
     check_choice("kind (the problem)", kind, PROBLEMS)
-    d = check_int("d", d, 1)
-    rank = check_int("rank", rank, 1, d)
     seed = check_seed(seed)
-    _check_target_fits(d)
     known = set().union(*(_option_names(b) for b in _BUILDERS.values()))
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"make_problem got unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     builder = _BUILDERS[kind]
+    data = {k: v for k, v in (("target", target), ("mask", mask), ("operators", operators)) if v is not None}
+    for name in data:
+        if name not in _data_names(builder):
+            takers = [k for k in PROBLEMS if name in _data_names(_BUILDERS[k])]
+            raise ValueError(f"{name}= applies to problem {' or '.join(takers) or 'none'} only, not {kind}")
+    if "mask" in data and "observed" in options:
+        raise ValueError("observed does not apply with mask= (p = |Ω|/d² is read from the mask)")
     mine = {k: v for k, v in options.items() if k in _option_names(builder)}
     g = seeds.generator(seed, "problem")
-    U, sigma, V = make_target(d, rank, generator=g, singular_values=singular_values,
-                              condition_number=condition_number)
-    return builder(U, sigma, V, generator=g, seed=seed, **mine)
+    if target is None:
+        if d is None or rank is None:
+            raise TypeError("make_problem needs d and rank, or target= (your own (d, d) matrix)")
+        d = check_int("d", d, 1)
+        rank = check_int("rank", rank, 1, d)
+        _check_target_fits(d)
+        U, sigma, V = make_target(d, rank, generator=g, singular_values=singular_values,
+                                  condition_number=condition_number)
+        return builder(U, sigma, V, generator=g, seed=seed, **mine, **data)
+    for name, value in (("singular_values", singular_values), ("condition_number", condition_number)):
+        if value is not None:
+            raise ValueError(f"{name} applies to a drawn target only, not with target= (σ is read from it)")
+    Phi = as_matrix("target", target)  # (d, d)
+    if d is not None and check_int("d", d, 1) != Phi.shape[0]:
+        raise ValueError(f"d={d} does not match the target's shape {tuple(Phi.shape)}; leave d out to read it")
+    _check_target_fits(Phi.shape[0])
+    U, sigma, V = target_svd(Phi, rank)  # (d, r), (r,), (d, r)
+    data["target"] = Phi
+    return builder(U, sigma, V, generator=g, seed=seed, **mine, **data)

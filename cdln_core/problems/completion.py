@@ -5,8 +5,9 @@ unobserved entries. The training step ``loss_and_products(A, B)`` (E = A·B) tak
 the same numbers each (to rounding), chosen per shape by a cost model measured on a 2-core CPU:
 
 - ``dense``   (small or wide, k ≥ d/4): G = P_Ω(A·B − Φ)/|Ω| as a d×d array, two matmuls;
-- ``gather``  (narrow, dense enough): A·B into a reused d×d buffer (a thin matmul is faster than any
-  gather on a CPU), Ω taken from it, the gradient products as sparse products over Ω;
+- ``gather``  (narrow, dense enough): A·B into a reused buffer (a thin matmul is faster than any
+  gather on a CPU), Ω taken from it, the gradient products as sparse products over Ω; past
+  ``BUFFER_MAX_BYTES`` the buffer holds a block of rows and A·B is formed block by block;
 - ``sampled`` (narrow and sparse, or too large for a d×d buffer): the entries on Ω straight from the
   factors (``factored.sampled_entries``), then the same sparse products: O(|Ω|·k + d·k²) per step and
   no d×d array at all.
@@ -23,11 +24,12 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..checks import check_number
-from .base import Problem, _like, register_problem
+from .base import Problem, register_problem
 from .factored import ObservedSet, distance_to_target, observed_set, sampled_entries, sparse_products
 from .sensing import physical_memory
 
@@ -35,7 +37,7 @@ __all__ = ["Completion", "PATHS", "DENSE_MAX_D"]
 
 PATHS = ("dense", "gather", "sampled")
 DENSE_MAX_D = 2048  # up to this width Φ and the mask are built eagerly (8·d² bytes each)
-BUFFER_MAX_BYTES = 2**27  # the gather path's reused d×d buffer stays under 128 MB
+BUFFER_MAX_BYTES = 2**27  # the gather path's reused buffer (all of A·B, or a block of its rows): ≤ 128 MB
 # cost model, ns on one core of this project's machine (float64): a matmul multiply-add, taking one
 # entry from E, and gathering one entry from the factors (a fixed part and a part per column of A)
 NS_MADD, NS_TAKE, NS_GATHER, NS_GATHER_K = 0.05, 3.0, 12.0, 2.0
@@ -126,7 +128,10 @@ class Completion(Problem):
 
     # from the factors: E = A·B with A (d, k), B (k, d), never formed
     def recovery_error_from(self, A, B) -> float:
-        """‖A·B − Φ‖_F / ‖Φ‖_F from the factors (resolves errors down to about 1e-7)."""
+        """‖A·B − Φ‖_F / ‖Φ‖_F from the factors (resolves errors down to about 1e-7). A target you
+        gave is d×d already, so it is scored densely against it, not against its rank-r part."""
+        if self.target is not None:
+            return self.recovery_error(torch.as_tensor(A) @ torch.as_tensor(B))
         err2, phi2 = distance_to_target(A, B, self.U, self.sigma, self.V)
         return math.sqrt(err2 / phi2)
 
@@ -135,6 +140,8 @@ class Completion(Problem):
         n_test = self.d * self.d - self.index.numel()
         if n_test == 0:
             return None
+        if self.target is not None:
+            return self.test_loss(torch.as_tensor(A) @ torch.as_tensor(B))
         err2, _ = distance_to_target(A, B, self.U, self.sigma, self.V)
         r = sampled_entries(A, B, self.omega) - self._y
         return max(err2 - torch.dot(r, r).item(), 0.0) / n_test
@@ -161,8 +168,6 @@ class Completion(Problem):
         d, n = self.d, self.index.numel()
         if d < 256 or 4 * k > d:
             return "dense"  # matmul-bound, the fewest operations
-        if 8 * d * d > BUFFER_MAX_BYTES:
-            return "sampled"
         gather = d * d * k * NS_MADD + n * NS_TAKE
         sampled = n * (NS_GATHER + NS_GATHER_K * k)
         return "sampled" if sampled < gather else "gather"
@@ -174,29 +179,71 @@ class Completion(Problem):
 
     def loss_and_products(self, A, B):
         d, k = A.shape
-        n = self.index.numel()
-        path = self.choose_path(k)
+        path = self._paths.get(k) or self._paths.setdefault(k, self.choose_path(k))  # fixed per shape
         if path == "dense":
-            G = A @ B  # (d, d)
-            G -= _like(A, self.Phi)
-            G *= _like(A, self._mask_n)  # P_Ω(E − Φ)/|Ω|
-            loss = 0.5 * n * float(G.reshape(-1) @ G.reshape(-1))
+            Phi, mask_n, dot = self._dense_arrays(A)
+            if dot is torch.dot:
+                G = torch.addmm(Phi, A, B, beta=-1.0)  # A·B − Φ in the one matmul: (d, d)
+            else:
+                G = A @ B  # (d, d)
+                G -= Phi
+            G *= mask_n  # P_Ω(E − Φ)/|Ω|
+            g = G.reshape(-1)
+            loss = 0.5 * self._n * float(dot(g, g))
             return loss, A.T @ G, G @ B.T
         if path == "gather":
-            At, Bt = (A, B) if isinstance(A, Tensor) else (torch.from_numpy(A), torch.from_numpy(B))
-            buf = self._work.get(At.dtype)
-            if buf is None:  # one buffer per dtype, reused: no page faults on a fresh d×d every step
-                buf = self._work[At.dtype] = torch.empty(d, d, dtype=At.dtype)
-            r = torch.mm(At, Bt, out=buf).view(-1).take(self.index)  # E on Ω: (|Ω|,)
+            r = self._gathered(*((A, B) if isinstance(A, Tensor) else (torch.from_numpy(A), torch.from_numpy(B))))
         else:
             r = sampled_entries(A, B, self.omega)  # (|Ω|,)
+        n = self._n
         r.sub_(self._y).mul_(1.0 / n)  # G on Ω, row-major
         loss = 0.5 * n * torch.dot(r, r).item()
         return (loss, *sparse_products(r, A, B, self.omega))
 
+    def _gathered(self, A: Tensor, B: Tensor) -> Tensor:
+        """E on Ω, row block by row block: each block of A·B into one reused buffer (no page faults on a
+        fresh array every step; at most ``BUFFER_MAX_BYTES``), Ω's entries taken from it: (|Ω|,)."""
+        buf = self._work.get(A.dtype)
+        if buf is None:
+            buf = self._work[A.dtype] = torch.empty(self._blocks[0], self.d, dtype=A.dtype)
+        if len(self._blocks[1]) == 1:  # one block: all of A·B
+            return torch.mm(A, B, out=buf).view(-1).take(self.index)
+        r = torch.empty(self._n, dtype=A.dtype)
+        for (row0, row1), (e0, e1), local in zip(*self._blocks[1:]):
+            E = torch.mm(A[row0:row1], B, out=buf[: row1 - row0])  # rows row0…row1−1 of A·B
+            torch.take(E, local, out=r[e0:e1])
+        return r
+
     @cached_property
-    def _mask_n(self) -> Tensor:
-        return self.mask / self.index.numel()
+    def _blocks(self) -> tuple:
+        """(rows per block, [(row0, row1)], [(e0, e1)] Ω's slice in each, [local flat indices]) for ``_gathered``."""
+        d = self.d
+        b = max(1, min(d, BUFFER_MAX_BYTES // (8 * d)))
+        bounds = [(r0, min(r0 + b, d)) for r0 in range(0, d, b)]
+        if len(bounds) == 1:
+            return b, bounds, [(0, self._n)], [self.index]
+        starts = torch.searchsorted(self.index, torch.tensor([r0 * d for r0, _ in bounds] + [d * d])).tolist()
+        spans = list(zip(starts[:-1], starts[1:]))
+        local = [self.index[e0:e1] - r0 * d for (r0, _), (e0, e1) in zip(bounds, spans)]
+        return b, bounds, spans, local
+
+    def _dense_arrays(self, A):
+        """(Φ, P_Ω/|Ω|, dot) as the kind of array A is (NumPy views made once, not every step)."""
+        key = ("dense", isinstance(A, Tensor))
+        got = self._work.get(key)
+        if got is None:
+            mask_n = self.mask / self._n
+            got = (self.Phi, mask_n, torch.dot) if key[1] else (self.Phi.numpy(), mask_n.numpy(), np.dot)
+            self._work[key] = got
+        return got
+
+    @cached_property
+    def _n(self) -> int:
+        return self.index.numel()
+
+    @cached_property
+    def _paths(self) -> dict:
+        return {}
 
 
 def _sample_index(d: int, n: int, generator: torch.Generator) -> Tensor:
@@ -216,14 +263,35 @@ def _sample_index(d: int, n: int, generator: torch.Generator) -> Tensor:
 
 
 @register_problem("completion")
-def _build(U, sigma, V, *, generator, seed, observed: float = 0.3) -> Completion:
+def _build(U, sigma, V, *, generator, seed, observed: float = 0.3, target=None, mask=None) -> Completion:
+    """Ω drawn (⌊p·d²⌋ entries) or given as ``mask`` (see ``given.as_index``); Φ drawn or ``target``."""
+    from .given import as_index
+
     d = U.shape[0]
+    if mask is not None:
+        index = as_index(mask, d)  # (|Ω|,)
+        _check_omega_fits(d, index.numel(), f"|Ω|={index.numel()}")
+        return _with_index(U, sigma, V, index, target)
     p = check_number("observed", observed, low=0.0, high=1.0, low_open=True)
     n = math.floor(p * d * d)
     if n < 1:
         raise ValueError(f"observed={observed} leaves no observed entry at d={d}; raise it")
+    _check_omega_fits(d, n, f"observed={observed}")
+    return _with_index(U, sigma, V, _sample_index(d, n, generator), target)
+
+
+def _check_omega_fits(d: int, n: int, what: str) -> None:
     need = 56 * n + (24 * d * d if d <= DENSE_MAX_D else 0)  # Ω in its layouts (7 words an entry); Φ, mask
     if need > physical_memory() // 2:
-        raise ValueError(f"d={d} with observed={observed} needs about {need / 1e9:.3g} GB for |Ω|={n:,} entries, more "
+        raise ValueError(f"d={d} with {what} needs about {need / 1e9:.3g} GB for |Ω|={n:,} entries, more "
                          f"than half of this machine's {physical_memory() / 1e9:.3g} GB; lower d or observed")
-    return Completion(U, sigma, V, index=_sample_index(d, n, generator))
+
+
+def _with_index(U, sigma, V, index: Tensor, target: Tensor | None) -> Completion:
+    """The problem on Ω = ``index`` (sorted flat indices). Past ``DENSE_MAX_D`` the class reads Φ on Ω off
+    U, σ, V; a given target is kept exactly instead (it may have a rank above r)."""
+    problem = Completion(U, sigma, V, index=index, target=target)
+    if target is not None and U.shape[0] > DENSE_MAX_D:
+        object.__setattr__(problem, "Phi", target)
+        object.__setattr__(problem, "_y", target.view(-1)[index])  # (|Ω|,)
+    return problem

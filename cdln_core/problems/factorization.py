@@ -1,5 +1,7 @@
 """Deep matrix factorization (MF): ½·mean over all d² entries of (E − Φ)²; surrogate Φ.
 
+Φ is drawn from the seed, or your own: ``make_problem("factorization", target=M)``.
+
 Reference: [K] §4 (the C-DLN theorem is for this problem); [Y] Law of Parsimony.
 """
 
@@ -41,5 +43,5 @@ class Factorization(Problem):
 
 
 @register_problem("factorization")
-def _build(U, sigma, V, *, generator, seed) -> Factorization:
-    return Factorization(U, sigma, V)
+def _build(U, sigma, V, *, generator, seed, target=None) -> Factorization:
+    return Factorization(U, sigma, V, target=target)

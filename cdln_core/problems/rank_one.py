@@ -9,6 +9,9 @@ From the factors E = A·B (A (d, k), B (k, d)), with P = a·A (m, k) and Q = b·
 so a step costs O(m·d·k) and never forms E: a compressed network (k = r̂) pays m·d·r̂ where the wide
 one pays m·d² plus its d×d products. The surrogate is (d²/m)·Σ_i y_i·a_i·b_iᵀ ≈ Φ, as for sensing.
 
+Bring your own: ``make_problem("rank_one", target=M, operators=(a, b))`` with a, b of shape (m, d),
+and optionally ``measurements=y`` (m,).
+
 Reference: [K] §5 (matrix sensing); rank-one measurements as in the phase-retrieval and
 low-rank-sensing literature (e.g. Cai and Zhang, "ROP", Ann. Statist. 2015).
 """
@@ -24,7 +27,8 @@ from torch import Tensor
 from ..checks import check_number
 from ..seeds import generator as stream
 from .base import Problem, _like, register_problem
-from .sensing import check_measurements, identifiability
+from .given import as_matrix
+from .sensing import check_measurements, given_measurements, identifiability
 
 __all__ = ["RankOneSensing"]
 
@@ -33,27 +37,33 @@ __all__ = ["RankOneSensing"]
 class RankOneSensing(Problem):
     """Sensing with rank-one measurements a_i·b_iᵀ: ½·mean_i (a_iᵀ·E·b_i − y_i)².
 
-    ``a`` and ``b`` are (m, d), from the streams ("operator", 0) and ("operator", 1) of ``seed``;
-    ``y`` (m,). Takes torch tensors or NumPy arrays in ``loss_and_products`` (the NumPy engine).
+    ``a`` and ``b`` are (m, d), given or from the streams ("operator", 0) and ("operator", 1) of
+    ``seed``; ``y`` (m,), given or 𝒜(Φ) (+ noise). Takes torch tensors or NumPy arrays in
+    ``loss_and_products`` (the NumPy engine).
     """
 
     measurements: int = 0
     noise: float = 0.0
     seed: int = 0
+    a: Tensor | None = None  # (m, d)
+    b: Tensor | None = None  # (m, d)
+    y: Tensor | None = None  # (m,)
     kind = "rank_one"
     numpy_ready = True
 
     def __post_init__(self):
         super().__post_init__()
         m, d = self.measurements, self.d
-        a = torch.randn(m, d, generator=stream(self.seed, "operator", 0), dtype=self.Phi.dtype) / math.sqrt(d)
-        b = torch.randn(m, d, generator=stream(self.seed, "operator", 1), dtype=self.Phi.dtype) / math.sqrt(d)
-        object.__setattr__(self, "a", a)  # (m, d)
-        object.__setattr__(self, "b", b)  # (m, d)
-        y = self.apply(self.Phi)
-        if self.noise > 0:
-            y = y + self.noise * torch.randn(m, generator=stream(self.seed, "noise"), dtype=y.dtype)
-        object.__setattr__(self, "y", y)  # (m,)
+        if self.a is None:
+            a = torch.randn(m, d, generator=stream(self.seed, "operator", 0), dtype=self.Phi.dtype) / math.sqrt(d)
+            b = torch.randn(m, d, generator=stream(self.seed, "operator", 1), dtype=self.Phi.dtype) / math.sqrt(d)
+            object.__setattr__(self, "a", a)  # (m, d)
+            object.__setattr__(self, "b", b)  # (m, d)
+        if self.y is None:
+            y = self.apply(self.Phi)
+            if self.noise > 0:
+                y = y + self.noise * torch.randn(m, generator=stream(self.seed, "noise"), dtype=y.dtype)
+            object.__setattr__(self, "y", y)  # (m,)
 
     def __repr__(self) -> str:
         return f"RankOneSensing(d={self.d}, rank={self.rank}, measurements={self.measurements})"
@@ -96,9 +106,22 @@ class RankOneSensing(Problem):
 
 
 @register_problem("rank_one")
-def _build(U, sigma, V, *, generator, seed, measurements: int | None = None, noise: float = 0.0) -> RankOneSensing:
+def _build(U, sigma, V, *, generator, seed, measurements: int | None = None, noise: float = 0.0, target=None,
+           operators=None) -> RankOneSensing:
+    """a, b drawn from ``seed`` (m = ``measurements``, default 5·d·r) or ``operators`` = (a, b), each (m, d)."""
     d, rank = U.shape[0], sigma.numel()
+    noise = check_number("noise", noise, low=0.0)
+    if operators is not None:
+        if not isinstance(operators, (tuple, list)) or len(operators) != 2:
+            raise TypeError(f"operators must be the pair (a, b) of (m, {d}) arrays for rank_one, "
+                            f"got {type(operators).__name__}")
+        a = as_matrix("operators[0] (a)", operators[0])  # (m, d)
+        b = as_matrix("operators[1] (b)", operators[1], tuple(a.shape))  # (m, d)
+        if a.shape[1] != d:
+            raise ValueError(f"operators[0] (a) must have shape (m, {d}), got {tuple(a.shape)}")
+        y = given_measurements(a.shape[0], measurements, noise)
+        m = check_measurements(a.shape[0], d, 8 * (2 * d + 4), 4 * d * d)
+        return RankOneSensing(U, sigma, V, measurements=m, noise=noise, seed=seed, a=a, b=b, y=y, target=target)
     m = 5 * d * rank if measurements is None else measurements
     m = check_measurements(m, d, 8 * (2 * d + 4), 4 * d * d)  # a, b, y; the wide step's m·d² products
-    noise = check_number("noise", noise, low=0.0)
-    return RankOneSensing(U, sigma, V, measurements=m, noise=noise, seed=seed)
+    return RankOneSensing(U, sigma, V, measurements=m, noise=noise, seed=seed, target=target)

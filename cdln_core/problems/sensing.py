@@ -9,6 +9,11 @@ A step reads the operator once: residual and gradient are accumulated block by b
 r_b = 𝒜_b·vec(E) − y_b, G += 𝒜_bᵀ·r_b, while the block is still in cache — half the memory traffic of
 applying 𝒜 and then 𝒜*. Its floor is one read of 8·m·d² bytes at the machine's memory bandwidth.
 
+Bring your own: ``make_problem("sensing", target=M, operators=A)`` with A of shape (m, d, d) or
+(m, d²) holds A whole (no stream), and ``measurements=y`` (m,) uses your y instead of 𝒜(Φ). The loss
+is then ½·mean_i (⟨A_i, E⟩ − y_i)² for your A_i: the paper's step sizes carry over only if they have
+about the kit's scale (entries of variance 1/d²).
+
 Reference: [K] §5 (matrix sensing).
 """
 
@@ -24,9 +29,10 @@ from torch import Tensor
 from ..checks import check_int, check_number
 from ..seeds import generator as stream
 from .base import Problem, register_problem
+from .given import as_matrix, as_vector
 
 __all__ = ["Sensing", "CHUNK", "DEFAULT_OPERATOR_BYTES", "MAX_STEP_MADDS", "identifiability", "check_measurements",
-           "physical_memory"]
+           "given_measurements", "physical_memory"]
 
 CHUNK = 256  # rows of the operator per random stream
 BLOCK_BYTES = 2**24  # rows per fused block: about 16 MB, which stays in the last-level cache
@@ -48,27 +54,32 @@ class Sensing(Problem):
 
     measurements: m.  noise: standard deviation of Gaussian noise on y (its own stream "noise").
     max_operator_bytes: keep the (m, d²) operator whole up to this size, else matrix-free.
+    operator: a given (m, d²) operator, held whole (None: drawn from ``seed``).
+    y: given measurements (m,) (None: 𝒜(Φ), plus noise).
     """
 
     measurements: int = 0
     noise: float = 0.0
     seed: int = 0
     max_operator_bytes: int = DEFAULT_OPERATOR_BYTES
+    operator: Tensor | None = None  # (m, d²) when given
+    y: Tensor | None = None  # (m,) when given
     kind = "sensing"
 
     def __post_init__(self):
         super().__post_init__()
         m, d2 = self.measurements, self.Phi.numel()
-        op = None
-        if 8 * m * d2 <= min(self.max_operator_bytes, physical_memory() // 4):
+        op = self.operator
+        if op is None and 8 * m * d2 <= min(self.max_operator_bytes, physical_memory() // 4):
             op = torch.empty(m, d2, dtype=self.Phi.dtype)  # (m, d²), filled in place: held once
             for start in range(0, m, CHUNK):
                 self._draw(start, out=op[start : start + CHUNK])
         object.__setattr__(self, "_dense_op", op)
-        y = self.apply(self.Phi)
-        if self.noise > 0:
-            y = y + self.noise * torch.randn(m, generator=stream(self.seed, "noise"), dtype=y.dtype)
-        object.__setattr__(self, "y", y)  # (m,)
+        if self.y is None:
+            y = self.apply(self.Phi)
+            if self.noise > 0:
+                y = y + self.noise * torch.randn(m, generator=stream(self.seed, "noise"), dtype=y.dtype)
+            object.__setattr__(self, "y", y)  # (m,)
 
     def __repr__(self) -> str:
         mode = "dense" if self._dense_op is not None else "matrix-free"
@@ -167,12 +178,35 @@ def check_measurements(m, d: int, per_measurement_bytes: int, madds: int) -> int
     return m
 
 
+def given_measurements(operator_rows: int, measurements, noise: float) -> Tensor | None:
+    """With a given operator of m rows, ``measurements`` is None (y = 𝒜(Φ) + noise) or y itself, (m,)."""
+    if measurements is None:
+        return None
+    if not hasattr(measurements, "__len__") and not hasattr(measurements, "shape"):
+        raise TypeError(f"with operators=, measurements must be y, an ({operator_rows},) array (m is read from the "
+                        f"operators), got {measurements!r}")
+    if noise > 0:
+        raise ValueError("noise applies when y is computed from the operators, not with measurements=y given")
+    return as_vector("measurements", measurements, operator_rows)
+
+
 @register_problem("sensing")
 def _build(U, sigma, V, *, generator, seed, measurements: int | None = None, noise: float = 0.0,
-           max_operator_bytes: int = DEFAULT_OPERATOR_BYTES) -> Sensing:
+           max_operator_bytes: int = DEFAULT_OPERATOR_BYTES, target=None, operators=None) -> Sensing:
+    """Operator drawn from ``seed`` (m = ``measurements``, default 5·d·r) or ``operators`` (m, d, d) or (m, d²)."""
     d, rank = U.shape[0], sigma.numel()
-    m = 5 * d * rank if measurements is None else measurements
-    m = check_measurements(m, d, 8 * 3, d * d)  # y and two (m,) work arrays; the operator may stream
     noise = check_number("noise", noise, low=0.0)
     max_bytes = check_int("max_operator_bytes", max_operator_bytes, 0)
-    return Sensing(U, sigma, V, measurements=m, noise=noise, seed=seed, max_operator_bytes=max_bytes)
+    if operators is not None:
+        A = as_matrix("operators", operators, ndim=(2, 3))  # (m, d, d) or (m, d²)
+        if tuple(A.shape[1:]) not in ((d, d), (d * d,)):
+            raise ValueError(f"operators must have shape (m, {d}, {d}) or (m, {d * d}), got {tuple(A.shape)}")
+        A = A.reshape(A.shape[0], d * d)  # (m, d²)
+        y = given_measurements(A.shape[0], measurements, noise)
+        m = check_measurements(A.shape[0], d, 8 * 3, d * d)
+        return Sensing(U, sigma, V, measurements=m, noise=noise, seed=seed, max_operator_bytes=max_bytes,
+                       operator=A, y=y, target=target)
+    m = 5 * d * rank if measurements is None else measurements
+    m = check_measurements(m, d, 8 * 3, d * d)  # y and two (m,) work arrays; the operator may stream
+    return Sensing(U, sigma, V, measurements=m, noise=noise, seed=seed, max_operator_bytes=max_bytes,
+                   target=target)
