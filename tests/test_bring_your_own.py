@@ -395,3 +395,20 @@ def test_any_target_is_a_result_or_a_clear_error(M):
         assert "target" in str(err)
     else:
         assert torch.equal(problem.Phi, torch.tensor(M)) and 1 <= problem.rank <= M.shape[0]
+
+
+def test_a_grid_sweep_over_your_own_files_runs_each_cell_as_cdln_run_does(saved, tmp_path, monkeypatch):
+    """--target/--mask/--init hold for every run of a grid; the paths are made absolute for the workers."""
+    from cdln_core import sweeps
+
+    files = ["--model", "dln", "--target", "target.npy", "--mask", "mask.npy", "--init", "init.npz"]
+    monkeypatch.chdir(tmp_path)  # relative paths, as typed in a shell
+    out = tmp_path / "grid"
+    no_steps = RUN[1:9] + RUN[11:]  # RUN without its --steps, which the grid varies
+    sweep = ["sweep", *no_steps, *files, "--grid", "steps=40,120", "--workers", "1", "--no-progress", "--out", str(out)]
+    assert main(sweep) == 0
+    rows = {r["steps"]: r for r in sweeps.read_table(out)}
+    assert set(rows) == {40, 120} and all(r["target"] == str(tmp_path / "target.npy") for r in rows.values())
+    single = _cli(tmp_path, *files)  # the same run, STEPS = 120 steps
+    assert rows[120]["train_loss"] == pytest.approx(single[0][-1], rel=1e-12)
+    assert rows[40]["train_loss"] == pytest.approx(single[0][40], rel=1e-12)  # record_every 1

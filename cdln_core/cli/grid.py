@@ -74,10 +74,10 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 def configs(args) -> list[dict]:
     """Every run of the grid, resolved (checked and with its defaults) before any runs."""
     from ..sweeps import expand_grid
-    from .run import RUN_FLAGS, resolve
+    from .run import RUN_FLAGS, data_paths, resolve
 
     grid = parse_grid(args.grid)
-    base = {n: getattr(args, n) for n in RUN_FLAGS}
+    base = {n: getattr(args, n) for n in RUN_FLAGS} | data_paths(args)
     both = [flag_name(n) for n in grid if base.get(n) is not None]
     if both:
         raise FlagError(f"{', '.join(both)} given and also in --grid; give one of them")

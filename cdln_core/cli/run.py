@@ -7,7 +7,7 @@ step; a run that finishes without learning, or on too little data to identify Φ
 ``warnings``. Problem and model choices, and the flags each problem takes, come from the core's
 registries (``problems.PROBLEMS`` and each builder's keyword options; ``networks.MODELS``).
 
-Bring your own (``DATA_FLAGS``, ``cdln run`` only): ``--target FILE.npy`` (Φ; --d and --rank read from
+Bring your own (``DATA_FLAGS``, ``cdln run`` and ``cdln sweep``): ``--target FILE.npy`` (Φ; --d and --rank read from
 it when left out), ``--mask FILE.npy`` (Ω, completion) and ``--init FILE.npz`` (the initial factors),
 each loaded and checked in ``resolve``; the config records their paths.
 
@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import re
 
 from .. import networks, problems
 from . import common, sizes
 from .common import FlagError, flag_name, number
 
-__all__ = ["RUN_FLAGS", "DATA_FLAGS", "all_flags", "problem_flags", "add_parser", "add_run_flags", "resolve",
-           "run_config", "summary"]
+__all__ = ["RUN_FLAGS", "DATA_FLAGS", "all_flags", "data_paths", "problem_flags", "add_parser", "add_run_flags",
+           "resolve", "run_config", "summary"]
 
 _MAX_D, _MAX_DEPTH, _MAX_STEPS = 10**6, 10**4, 10**10
 
@@ -102,6 +103,12 @@ def add_run_flags(p, *, required: bool = True, data: bool = False) -> None:
     common.add_out(p)
     for name, (metavar, help_) in DATA_FLAGS.items() if data else ():
         p.add_argument(flag_name(name), dest=name, metavar=metavar, default=None, help=help_)
+
+
+def data_paths(args) -> dict:
+    """The ``DATA_FLAGS`` given, as absolute paths: a sweep's workers (a pool, a Dask cluster on a shared
+    file system) read them from wherever they run."""
+    return {n: os.path.abspath(getattr(args, n)) for n in DATA_FLAGS if getattr(args, n, None) is not None}
 
 
 def add_parser(subparsers):

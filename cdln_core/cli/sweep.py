@@ -32,7 +32,7 @@ def add_parser(subparsers):
     p.add_argument("values", nargs="*", metavar="VALUE", help="its values (each checked before any run)")
     from .run import add_run_flags
 
-    add_run_flags(p, required=False)
+    add_run_flags(p, required=False, data=True)  # your own --target/--mask/--init, the same for every run
     grid = _grid()
     if grid is not None:
         grid.add_grid_flags(p)
@@ -63,7 +63,7 @@ def parse_values(vary: str, texts: list[str]) -> tuple[str, list]:
 
 def handler(args, parser) -> int:
     from .. import __version__
-    from .run import all_flags, resolve, run_config, summary
+    from .run import all_flags, data_paths, resolve, run_config, summary
 
     if getattr(args, "grid", None) is not None:
         return _grid().handler(args, parser)
@@ -71,7 +71,7 @@ def handler(args, parser) -> int:
         raise FlagError("--vary FLAG and its values are required, e.g. --vary lr-ratio 1 2 5")
     common.check_out(args.out)
     name, values = parse_values(args.vary, args.values)
-    base = {n: getattr(args, n, None) for n in all_flags()}
+    base = {n: getattr(args, n, None) for n in all_flags()} | data_paths(args)
     if base[name] is not None:
         raise FlagError(f"{flag_name(name)} is given and also varied by --vary; give one of them")
     configs = []
