@@ -27,7 +27,7 @@ claims from [K] §4–§5 and [Y] §3, Deep LoRA from [Y] §5, beyond linear fro
 in this kit" are what the notebooks show on screen.
 """
 
-from . import adaptation, beyond, recovery, theory  # noqa: F401  (each registers its claims)
+from . import adaptation, beyond, photograph, recovery, theory  # noqa: F401  (each registers its claims)
 from .registry import SOURCES, VERDICTS, Claim, Measurement, Setting, for_notebook, get, ledger, register, settings
 from .verdicts import (
     README_END,
