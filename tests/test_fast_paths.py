@@ -86,6 +86,19 @@ def test_sampled_entries_equal_the_product_on_omega_including_empty_rows():
     np.testing.assert_allclose(sampled_entries(A.numpy(), B.numpy(), observed_set(index, d)).numpy(), got.numpy())
 
 
+def test_sampled_entries_row_by_row_equal_the_product_on_omega():
+    """The padded row-by-row layout (rows of even length) with an empty row and rows of 1–3 entries."""
+    d, k = 6, 3
+    rows = [[0, 4], [], [1, 2, 5], [3], [0, 5], [2, 3]]
+    index = torch.tensor([i * d + j for i, cols in enumerate(rows) for j in cols])
+    omega = observed_set(index, d)
+    assert omega.padded is not None and omega.padded[0].shape == (d, 3)
+    A, B = _factors(d, k, 5)
+    torch.testing.assert_close(sampled_entries(A, B, omega), (A @ B).view(-1)[index], rtol=1e-14, atol=1e-15)
+    skewed = observed_set(torch.tensor([0, 1, 2, 3, 4, 5, 7 * d]), 8)  # one full row, one single entry
+    assert skewed.padded is None  # padding would be 64 slots for 7 entries: entry by entry instead
+
+
 def test_the_path_is_chosen_by_shape():
     small = C.make_problem("completion", 100, 5, observed=0.3)
     assert small.choose_path(10) == "dense" and small.thread_hint(10)["memory_bound"] is False

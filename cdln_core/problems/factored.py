@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -47,6 +48,20 @@ class ObservedSet:
     def size(self) -> int:
         return self.rows.numel()
 
+    @cached_property
+    def padded(self) -> tuple[Tensor, Tensor] | None:
+        """Ω row by row: (cols (d, c), slots (|Ω|,)) with c the most entries in a row, each row's columns
+        padded with d, and Ω's row-major places in that (d, c) block; None when the padding would more
+        than double the work (rows of very different lengths)."""
+        crow = self.csr[0].long()
+        c = int((crow[1:] - crow[:-1]).max()) if self.size else 0
+        if c == 0 or self.d * c > 2 * self.size:
+            return None
+        slot = torch.arange(self.size) - crow[self.rows]  # place within its row
+        cols = torch.full((self.d, c), self.d, dtype=torch.int64)
+        cols[self.rows, slot] = self.cols
+        return cols, self.rows * c + slot
+
 
 def _crow(counts: Tensor) -> Tensor:
     crow = torch.zeros(counts.numel() + 1, dtype=torch.int64)
@@ -70,11 +85,16 @@ def _torch(x) -> Tensor:
 def sampled_entries(A, B, omega: ObservedSet) -> Tensor:
     """(A·B) on Ω without forming A·B: e_ω = A[i_ω, :]·B[:, j_ω], shape (|Ω|,).
 
-    A (d, k), B (k, d): torch tensors or NumPy arrays (zero-copy views either way). Works in chunks
-    of ``CHUNK`` entries so the gathered rows stay in cache; memory O(CHUNK·k + |Ω|).
+    A (d, k), B (k, d): torch tensors or NumPy arrays (zero-copy views either way). Row by row when Ω's
+    rows are even (``ObservedSet.padded``): row i's columns of B gathered once into a padded block and
+    multiplied by A's row i (a batched matrix–vector product; A's rows are never gathered); else entry
+    by entry. Works in chunks of about ``CHUNK`` entries so the gathered rows stay in cache; memory
+    O(CHUNK·k + |Ω|).
     """
     A, Bt = _torch(A), _torch(B).T.contiguous()  # (d, k), (d, k): B's columns as rows
     n, k = omega.size, A.shape[1]
+    if omega.padded is not None:
+        return _row_by_row(A, Bt, omega)
     out = torch.empty(n, dtype=A.dtype)  # (|Ω|,)
     a = torch.empty(min(CHUNK, n), k, dtype=A.dtype)
     b = torch.empty_like(a)
@@ -84,6 +104,21 @@ def sampled_entries(A, B, omega: ObservedSet) -> Tensor:
         rb = torch.index_select(Bt, 0, omega.cols[s:e], out=b[: e - s])  # (c, k)
         torch.bmm(ra.unsqueeze(1), rb.unsqueeze(2), out=out[s:e].view(-1, 1, 1))  # c dots of length k
     return out
+
+
+def _row_by_row(A: Tensor, Bt: Tensor, omega: ObservedSet) -> Tensor:
+    cols, slots = omega.padded  # (d, c) column indices padded with d; Ω's places in the (d, c) block
+    d, c = cols.shape
+    k = A.shape[1]
+    Btz = torch.cat([Bt, Bt.new_zeros(1, k)])  # (d + 1, k): the padding reads a zero row
+    out = torch.empty(d, c, dtype=A.dtype)
+    rows = max(1, CHUNK // c)
+    buf = torch.empty(min(rows, d) * c, k, dtype=A.dtype)
+    for r0 in range(0, d, rows):
+        r1 = min(r0 + rows, d)
+        block = torch.index_select(Btz, 0, cols[r0:r1].reshape(-1), out=buf[: (r1 - r0) * c])  # ((r1−r0)·c, k)
+        torch.bmm(block.view(r1 - r0, c, k), A[r0:r1].unsqueeze(2), out=out[r0:r1].unsqueeze(2))
+    return out.view(-1).take(slots)
 
 
 def sparse_products(g: Tensor, A, B, omega: ObservedSet):
