@@ -2,6 +2,7 @@
 low-rank updates. Everything runs on the bundled digits in a few seconds per test."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -371,3 +372,197 @@ def test_make_layer_takes_anything_and_ends_in_a_layer_or_a_named_error(kind, de
         assert any(name in str(err) for name in ("depth", "rank_hat", "lr_ratio"))
     else:
         assert layer(torch.ones(2, 6)).shape == (2, 5)
+
+
+# ---------------------------------------------------------------- MNIST-1D, built offline
+
+from cdln_core.nonlinear import data as nl_data  # noqa: E402
+from cdln_core.nonlinear import report  # noqa: E402
+
+
+@pytest.fixture
+def no_disk_cache(monkeypatch):
+    monkeypatch.setenv("CDLN_CACHE", "")
+    nl_data._load.cache_clear()
+    yield
+    nl_data._load.cache_clear()
+
+
+def test_mnist1d_is_deterministic_per_seed_and_leaves_global_rngs_alone(no_disk_cache):
+    import random
+
+    np_state, py_state = np.random.get_state(), random.getstate()
+    a = nl.load_mnist1d(num_samples=300, seed=3)
+    nl_data._load.cache_clear()
+    b = nl.load_mnist1d(num_samples=300, seed=3)
+    assert a is not b  # rebuilt, not the cached object
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    c = nl.load_mnist1d(num_samples=300, seed=4)
+    assert not torch.equal(a.x_train, c.x_train) and not torch.equal(a.x_test, c.x_test)
+    assert a.x_train.dtype == torch.float32 and a.y_train.dtype == torch.int64 and a.x_train.shape[1] == 40
+    assert set(a.y_train.tolist()) == set(range(10))
+    assert np.array_equal(np.random.get_state()[1], np_state[1]) and random.getstate() == py_state
+
+
+def test_mnist1d_split_sizes_and_disjoint_validation(no_disk_cache):
+    d = nl.load_mnist1d(num_samples=500, val_fraction=0.25, seed=0)
+    assert d.sizes == {"train": 300, "val": 100, "test": 100}  # the package's 80/20, then 25% of train
+    x, _, x_test, _ = nl_data._arrays(500, 0)
+    train_val = torch.cat([d.x_train, d.x_val])
+    assert sorted(map(tuple, train_val.tolist())) == sorted(map(tuple, torch.from_numpy(x).tolist()))
+    assert torch.equal(d.x_test, torch.from_numpy(x_test))
+    assert nl.Digits(d.x_train, d.y_train, d.x_test, d.y_test).sizes["val"] == 0
+
+
+def test_mnist1d_disk_cache_round_trips(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDLN_CACHE", str(tmp_path))
+    nl_data._load.cache_clear()
+    built = nl.load_mnist1d(num_samples=200, seed=1)
+    files = list(tmp_path.glob("mnist1d-200-1-*.npz"))
+    assert len(files) == 1
+    nl_data._load.cache_clear()
+    monkeypatch.setattr(nl_data, "_build", lambda *a: pytest.fail("read from the cache, not rebuilt"))
+    again = nl.load_mnist1d(num_samples=200, seed=1)
+    assert torch.equal(built.x_train, again.x_train) and torch.equal(built.y_test, again.y_test)
+    nl_data._load.cache_clear()
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(num_samples=50), r"num_samples must be an integer in \[100, 1000000\]"),
+    (dict(val_fraction=0.9), r"val_fraction must be a finite number in \(0, 0.5\]"),
+    (dict(seed=-1), "seed must be an integer in"),
+    (dict(seed=2**40), "seed must be an integer in"),
+])
+def test_mnist1d_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        nl.load_mnist1d(**kwargs)
+
+
+# ---------------------------------------------------------------- the fair protocol, tiny
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return nl.load_mnist1d(num_samples=600, seed=0)  # 420 train / 60 val / 120 test; at chance: 0.133
+
+
+def _cfg(tiny, **kw):
+    return nl.FitConfig(**{"optimizer": "adam", "epochs": 3, "record_every": -(-420 // 64), **kw})
+
+
+def test_fit_records_validation_and_early_stopping_picks_the_best(tiny, data):
+    res = nl.fit(nl.make_model("mlp", "plain", width=16, in_features=40, seed=0), tiny, _cfg(tiny, lr=3e-2), seed=0)
+    vals = [r.val_accuracy for r in res.records]
+    assert all(v is not None for v in vals) and res.val_best.val_accuracy == max(vals)
+    assert res.val_best is res.records[vals.index(max(vals))]  # the earliest of ties
+    long = nl.fit(nl.make_model("mlp", "plain", width=16, in_features=40, seed=0), tiny,
+                  _cfg(tiny, lr=1e-4, epochs=30, patience=2), seed=0)
+    assert long.stop_reason == "callback" and long.stopped_step == long.records[-1].step < 30 * 7  # patience
+    digits = nl.fit(nl.make_model("mlp", "plain", width=16, seed=0), data,
+                    nl.FitConfig(epochs=1, record_every=1000), seed=0)
+    assert digits.val_best is None and digits.records[-1].val_accuracy is None
+
+
+def test_tuning_reads_validation_never_test(tiny):
+    arm, lrs = nl.Arm("plain", "plain"), [3e-3, 3e-2]
+    lr, table = nl.tune(arm, tiny, _cfg(tiny), lrs, [7], width=16)
+    assert lr == lrs[int(np.argmax([t["val"] for t in table]))] and [t["lr"] for t in table] == lrs
+    g = gen(9)  # a test split of noise with random labels: nothing the protocol chooses may change
+    scrambled = nl.Digits(tiny.x_train, tiny.y_train, torch.randn(tiny.x_test.shape, generator=g),
+                          torch.randint(0, 10, tiny.y_test.shape, generator=g), tiny.x_val, tiny.y_val)
+    assert nl.tune(arm, scrambled, _cfg(tiny), lrs, [7], width=16) == (lr, table)
+    assert table[0]["val"] != table[1]["val"]  # the two rates differ, so the choice is a real one
+
+
+def test_compare_seeds_flags_and_intervals(tiny):
+    arms = [nl.Arm("plain", "plain"), nl.Arm("blows up", "dln")]
+    rows, tuning = nl.compare(arms, tiny, _cfg(tiny), {"plain": [3e-2], "blows up": [1e4]},
+                              tune_seeds=[5], seeds=[0, 1], width=16)
+    assert [(r["arm"], r["seed"]) for r in rows] == [("plain", 0), ("blows up", 0), ("plain", 1), ("blows up", 1)]
+    assert set(tuning) == {"plain", "blows up"}
+    bad = [r for r in rows if r["arm"] == "blows up"]
+    assert all(r["flags"] and r["flags"][0].startswith("diverged at step") for r in bad)
+    summary = {s["arm"]: s for s in nl.summarize(rows)}
+    assert summary["blows up"]["n"] == 0 and math.isnan(summary["blows up"]["test"])  # never averaged in
+    assert [f.split(":")[0] for f in summary["blows up"]["flagged"]] == ["seed 0", "seed 1"]
+    ok = [r["test"] for r in rows if r["arm"] == "plain"]
+    assert summary["plain"]["n"] == 2 and math.isclose(summary["plain"]["test"], np.mean(ok))
+    assert rows[0]["test"] != rows[2]["test"] or rows[0]["val"] != rows[2]["val"]  # the seeds are independent
+    with pytest.raises(ValueError, match="tune_seeds and seeds must be disjoint"):
+        nl.compare(arms, tiny, _cfg(tiny), [1e-3], tune_seeds=[0], seeds=[0, 1])
+    with pytest.raises(ValueError, match="validation split"):
+        nl.tune(arms[0], nl.load_digits(), _cfg(tiny), [1e-3], [0])
+    with pytest.raises(TypeError, match="rank_hat must be an integer"):
+        nl.Arm("c", "cdln")
+
+
+def test_paired_difference_and_its_interval():
+    rows = [{"arm": a, "seed": s, "test": t, "flags": []}
+            for a, vals in (("a", [0.8, 0.82, 0.81]), ("b", [0.7, 0.71, 0.73])) for s, t in enumerate(vals)]
+    p = nl.paired(rows, "a", "b")
+    d = np.array([0.1, 0.11, 0.08])
+    assert math.isclose(p["diff"], d.mean()) and p["n"] == 3 and p["resolved"]
+    assert math.isclose(p["ci95"], 4.303 * d.std(ddof=1) / math.sqrt(3), rel_tol=1e-3)
+    rows[0]["flags"] = ["diverged at step 3"]
+    assert nl.paired(rows, "a", "b")["n"] == 2
+
+
+# ---------------------------------------------------------------- the shipped results
+
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results_nonlinear.json"
+
+
+def _doc(diff_dln, ci_dln, diff_c, ci_c, sec_c):
+    arm = lambda label, kind, val, sec: {"arm": label, "kind": kind, "n": 5, "val": val, "test": val, "test_ci95": 0.01,
+                                         "params": 100, "seconds_per_epoch": sec}  # noqa: E731
+    return {"summary": [arm("p", "plain", 0.7, 1.0), arm("d", "dln", 0.72, 2.0), arm("c1", "cdln", 0.6, sec_c),
+                        arm("c2", "cdln", 0.71, sec_c)],
+            "paired": [{"a": "d", "b": "p", "diff": diff_dln, "ci95": ci_dln, "n": 5,
+                        "resolved": abs(diff_dln) > ci_dln},
+                       {"a": "c2", "b": "d", "diff": diff_c, "ci95": ci_c, "n": 5, "resolved": abs(diff_c) > ci_c}]}
+
+
+def test_report_verdicts_follow_the_stated_rules():
+    v = {x["id"]: x["verdict"] for x in report.verdicts(_doc(0.02, 0.005, -0.001, 0.004, 0.8))}
+    assert v == {"mlp-deep-linear-better": "holds", "mlp-cdln-keeps-accuracy": "holds",
+                 "mlp-cdln-time": "holds"}
+    v = {x["id"]: x["verdict"] for x in report.verdicts(_doc(0.004, 0.01, -0.005, 0.01, 1.5))}
+    assert v == {"mlp-deep-linear-better": "holds partly", "mlp-cdln-keeps-accuracy": "holds partly",
+                 "mlp-cdln-time": "holds partly"}
+    v = {x["id"]: x["verdict"] for x in report.verdicts(_doc(-0.02, 0.01, -0.05, 0.01, 2.5))}
+    assert set(v.values()) == {"does not hold here"}
+    assert report.best_cdln(_doc(0, 1, 0, 1, 1))["arm"] == "c2"  # chosen by validation accuracy
+
+
+def test_shipped_results_are_a_full_run_and_the_readme_quotes_them():
+    doc = report.load(RESULTS)
+    assert doc["mode"] == "full" and len(doc["seeds"]) >= 3 and not set(doc["seeds"]) & set(doc["tune_seeds"])
+    assert {s["kind"] for s in doc["summary"]} == set(nl.KINDS)
+    assert all(s["n"] + len(s["flagged"]) == len(doc["seeds"]) for s in doc["summary"])
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_nonlinear", ROOT / "benchmarks" / "bench_nonlinear.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    readme = (ROOT / "README.md").read_text()
+    assert bench.readme_block(doc) in readme  # regenerate: python benchmarks/bench_nonlinear.py --render --readme README.md
+    assert report.render(doc) in (ROOT / "benchmarks" / "RESULTS_nonlinear.md").read_text()
+
+
+def test_the_ledger_runs_at_the_shipped_tuned_settings():
+    """The ledger's beyond-linear claims use the η each arm was given on validation, and the C-DLN
+    (r̂, α) chosen on validation, by the shipped benchmark run."""
+    from cdln_core.claims import beyond
+
+    doc = report.load(RESULTS)
+    lr = {s["kind"]: s["lr"] for s in doc["summary"] if s["kind"] != "cdln"}
+    best = report.best_cdln(doc)
+    arm = next(a for a in doc["arms"] if a["label"] == best["arm"])
+    run = beyond._RACE
+    assert (run["lr_plain"], run["lr_dln"], run["lr_cdln"]) == (lr["plain"], lr["dln"], best["lr"])
+    assert (run["rank_hat"], run["lr_ratio"]) == (arm["rank_hat"], arm["lr_ratio"])
+    assert (run["epochs"], run["patience"], run["num_samples"]) == (doc["fit"]["epochs"], doc["fit"]["patience"],
+                                                                    doc["data"]["num_samples"])

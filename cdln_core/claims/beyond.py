@@ -1,16 +1,25 @@
-"""The beyond-linear claims of [K] §6 on the digits: a deep-linear wide layer in an MLP against a
+"""The beyond-linear claims of [K] §6 on MNIST-1D: a deep-linear wide layer in an MLP against a
 plain one, the C-DLN bottleneck against the deep-linear layer, and the low rank of the updates.
 
-Accuracy and parameter counts only: the wall-clock side ("at a fraction of the time") is measured by
-``benchmarks/bench_nonlinear.py``, side by side in one run. [K] measures on FashionMNIST (10,000
-test images); the digits' test split has 450, so one image is 0.22 points of accuracy.
+MLP 40 → 100 → [wide 100×100] → 10 on MNIST-1D (``nonlinear.load_mnist1d``: 14,000 train / 2,000
+validation / 4,000 test in the full setting), Adam, early stopping on validation; each seed is one
+paired comparison (same data, same non-wide layers, same batch order). The learning rates are the
+ones ``benchmarks/bench_nonlinear.py`` chose on validation for each arm (same grid and budget for
+all), and the C-DLN is the arm it chose on validation; the benchmark adds the 95% intervals and the
+times (this ledger prints no timings). [K] measures on FashionMNIST.
+
+Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6.
 """
 
 from __future__ import annotations
 
 import functools
 
+import torch
+
 from .. import nonlinear as nl
+from ..seeds import generator
+from ..spectra import effective_rank
 from .registry import SOURCES, Claim, Measurement, register, settings
 
 __all__ = ["race"]
@@ -19,70 +28,99 @@ KINDS = ("plain", "dln", "cdln")
 
 
 @functools.lru_cache(maxsize=32)
-def race(seed: int, width: int, depth: int, rank_hat: int, lr_ratio: float, epochs: int, lr: float) -> dict:
-    """kind → (test accuracy, trainable parameters, final record) of the MLP 64 → d → [wide] → 10 on
-    digits split by ``seed``; SGD with momentum, α on the C-DLN's outer factors only."""
-    data = nl.load_digits(seed=seed)
+def race(seed: int, num_samples: int, epochs: int, patience: int, lr_plain: float, lr_dln: float, lr_cdln: float,
+         rank_hat: int, lr_ratio: float) -> dict:
+    """kind → (test accuracy at the best-validation epoch, trainable parameters, last record, warnings)
+    of the MLP 40 → 100 → [wide] → 10 on MNIST-1D (generation seed 0; ``seed`` drives init and order)."""
+    data = nl.load_mnist1d(num_samples=num_samples, seed=0)
+    per_epoch = -(-len(data.y_train) // 64)
+    arms = {"plain": (nl.Arm("plain", "plain"), lr_plain), "dln": (nl.Arm("deep linear", "dln"), lr_dln),
+            "cdln": (nl.Arm("C-DLN", "cdln", rank_hat=rank_hat, lr_ratio=lr_ratio), lr_cdln)}
     out = {}
-    for kind in KINDS:
-        model = nl.make_model("mlp", kind, width=width, depth=depth, rank_hat=rank_hat, seed=seed)
-        track = ("wide.0",) if kind == "plain" else ()
-        cfg = nl.FitConfig(lr=lr, epochs=epochs, record_every=11, track=track,
-                           lr_ratio=lr_ratio if kind == "cdln" else 1.0)
-        res = nl.fit(model, data, cfg, seed=seed)
-        out[kind] = (res.test_accuracy, nl.n_params(model), res.records[-1], res.diverged_step)
+    for kind, (arm, lr) in arms.items():
+        cfg = nl.FitConfig(lr=lr, optimizer="adam", epochs=epochs, record_every=per_epoch, patience=patience,
+                           track=("wide.0",) if kind == "plain" else ())
+        res = nl.fit_arm(arm, data, cfg, seed=seed, width=100)
+        best = res.val_best
+        out[kind] = (best.test_accuracy if best else float("nan"), res.n_params, res.records[-1], res.warnings)
     return out
+
+
+def _flags(r: dict, kinds) -> str:
+    bad = [f"{k}: {'; '.join(r[k][3])}" for k in kinds if r[k][3]]
+    return "; ".join(bad)
 
 
 def deep_linear_better(seed: int, **run) -> Measurement:
     r = race(seed, **run)
-    a, b = r["plain"][0], r["dln"][0]
-    return Measurement({"accuracy plain": a, "accuracy deep linear": b}, b > a)
+    a, b, bad = r["plain"][0], r["dln"][0], _flags(r, ("plain", "dln"))
+    return Measurement({"accuracy plain": a, "accuracy deep linear": b, "difference (points)": 100 * (b - a)},
+                       b > a and not bad, f"seed {seed}: flagged: {bad}" if bad else "")
 
 
 def cdln_keeps(seed: int, gap: float, **run) -> Measurement:
     r = race(seed, **run)
-    a, b = r["dln"][0], r["cdln"][0]
-    diverged = [k for k in KINDS if r[k][3] is not None]
-    values = {"accuracy deep linear": a, "accuracy C-DLN": b, "C-DLN / deep-linear params": r["cdln"][1] / r["dln"][1]}
-    return Measurement(values, b >= a - gap and not diverged, f"seed {seed}: diverged: {diverged}" if diverged else "")
+    a, b, bad = r["dln"][0], r["cdln"][0], _flags(r, ("dln", "cdln"))
+    values = {"accuracy deep linear": a, "accuracy C-DLN": b, "difference (points)": 100 * (b - a),
+              "C-DLN / deep-linear params": r["cdln"][1] / r["dln"][1]}
+    return Measurement(values, b >= a - gap and not bad, f"seed {seed}: flagged: {bad}" if bad else "")
 
 
 def low_rank_updates(seed: int, **run) -> Measurement:
     rec = race(seed, **run)["plain"][2]
     s = rec.update_sv["wide.0"]
     erank, k90 = rec.update_effective_rank("wide.0"), nl.energy_rank(s, 0.9)
-    return Measurement({"effective rank of ΔW": erank, "directions for 90% of ‖ΔW‖²": k90},
-                       erank < run["width"] / 8 and k90 < run["width"] / 10)
+    noise = torch.randn(len(s), len(s), generator=generator(seed, "reference"), dtype=torch.float64)
+    return Measurement({"effective rank of ΔW": erank, "directions for 90% of ‖ΔW‖²": k90,
+                        "effective rank of a Gaussian matrix": effective_rank(noise)},
+                       erank < len(s) / 4 and k90 < len(s) / 4)
 
 
-_RACE = {"width": 512, "depth": 3, "rank_hat": 16, "lr_ratio": 2.0, "epochs": 20, "lr": 0.02}
-_QUICK = {**_RACE, "width": 256, "epochs": 10}
+# η per arm and the C-DLN (r̂, α) as chosen on validation by benchmarks/results_nonlinear.json.
+_RACE = {"num_samples": 20_000, "epochs": 50, "patience": 8, "lr_plain": 1e-2, "lr_dln": 3e-3, "lr_cdln": 3e-3,
+         "rank_hat": 50, "lr_ratio": 1.0}
+_QUICK = {**_RACE, "num_samples": 4_000, "epochs": 10, "patience": 3}
 _SRC = f"{SOURCES['K']}, §6 (FashionMNIST MLP table)"
+_WHERE = "MNIST-1D, MLP 40-100-[100×100]-10, Adam, η tuned on validation, early stopping on validation"
 register(Claim(
     "mlp-deep-linear-better",
     "Replacing an MLP's wide layer by a deep linear product (L = 3) trains to a slightly better test accuracy.",
-    _SRC, "0.902 (deep linear) vs 0.894 (plain)", deep_linear_better,
-    *settings(_RACE, "deep-linear accuracy > plain accuracy on the same seed (digits, 20 epochs)",
-              quick_params=_QUICK, expected="holds partly"),
-    ("06",), {"accuracy plain": "sig", "accuracy deep linear": "sig"},
-    reason="digits is nearly solved by every variant (≈0.97–0.98) and its 450 test images cannot resolve [K]'s "
-           "0.8-point FashionMNIST gap: the two accuracies differ by a few images either way",
+    _SRC, "0.902 (deep linear) vs 0.894 (plain): +0.8 points", deep_linear_better,
+    *settings(_RACE, f"deep-linear test accuracy > plain on the same seed, neither run flagged ({_WHERE})",
+              quick_params=_QUICK,
+              quick_criterion="deep-linear test accuracy > plain on the same seed (4,000 signals, 10 epochs)",
+              expected="holds partly", expected_quick="does not hold here"),
+    ("06",), {"accuracy plain": "sig", "accuracy deep linear": "sig", "difference (points)": "sig"},
+    reason="the full benchmark's gap, +1.7 ± 2.8 points over 5 seeds, has [K]'s sign but lies within the "
+           "seed-to-seed spread (one seed of five goes the other way); the quick setting (2,800 training signals, "
+           "10 epochs) is too short for it: there the plain MLP, at its larger tuned η, leads",
 ))
 register(Claim(
     "mlp-cdln-keeps-accuracy",
-    "A C-DLN bottleneck (r̂ = 16) keeps the deep-linear MLP's accuracy with a small fraction of its parameters.",
+    "A C-DLN bottleneck keeps the deep-linear MLP's accuracy with a fraction of its parameters.",
     _SRC, "0.901 (C-DLN) vs 0.902 (deep linear)", cdln_keeps,
-    *settings({**_RACE, "gap": 0.015}, "C-DLN accuracy ≥ deep-linear accuracy − 0.015 on the same seed; no divergence",
-              quick_params={**_QUICK, "gap": 0.03},
-              quick_criterion="C-DLN accuracy ≥ deep-linear accuracy − 0.03 (d = 256, 10 epochs)"),
-    ("06",), {"accuracy deep linear": "sig", "accuracy C-DLN": "sig", "C-DLN / deep-linear params": "pct"},
+    *settings({**_RACE, "gap": 0.01},
+              f"C-DLN (r̂ = {_RACE['rank_hat']}, α = {_RACE['lr_ratio']:g}) test accuracy ≥ deep linear − 1 point, "
+              f"same seed, no run flagged ({_WHERE})",
+              quick_params={**_QUICK, "gap": 0.01},
+              quick_criterion="C-DLN accuracy ≥ deep linear − 1 point (4,000 signals, 10 epochs)",
+              expected="holds partly", expected_quick="holds partly"),
+    ("06",), {"accuracy deep linear": "sig", "accuracy C-DLN": "sig", "difference (points)": "sig",
+              "C-DLN / deep-linear params": "pct"},
+    reason="only r̂ = 50 (half the width, half the deep-linear parameters) came within a point on average "
+           "(−0.5 ± 2.7 points); r̂ = 10 and 25 lost 1.2–4.5 points (benchmarks/RESULTS_nonlinear.md), and single "
+           "seeds at r̂ = 50 fall up to 2.6 points below",
 ))
 register(Claim(
     "mlp-updates-low-rank",
     "The update ΔW of a nonlinear network's wide layer is low-rank: a few directions carry it.",
     f"{SOURCES['K']}, §6; {SOURCES['Y']}, §5", None, low_rank_updates,
-    *settings(_RACE, "plain MLP's wide layer: effective rank of ΔW < d/8 and 90% of ‖ΔW‖² in < d/10 directions",
-              quick_params=_QUICK),
-    ("06",), {"effective rank of ΔW": "sig", "directions for 90% of ‖ΔW‖²": "int"},
+    *settings(_RACE, f"plain MLP's 100×100 wide layer: effective rank of ΔW < d/4 and 90% of ‖ΔW‖² in < d/4 "
+              f"directions ({_WHERE})", quick_params=_QUICK, expected="does not hold here"),
+    ("06",), {"effective rank of ΔW": "sig", "directions for 90% of ‖ΔW‖²": "int",
+              "effective rank of a Gaussian matrix": "sig"},
+    reason="trained with Adam on MNIST-1D the wide layer's update spreads over a third or more of its 100 "
+           "directions: more concentrated than a Gaussian matrix, but not low-rank (a likely cause, not "
+           "isolated here: Adam's per-entry step scaling; the kit's digits MLP, trained with SGD, has a "
+           "low-rank update)",
 ))

@@ -1,4 +1,4 @@
-"""Training: mini-batch cross-entropy on the digits, recording accuracy and update spectra.
+"""Training: mini-batch cross-entropy on a classification set, recording accuracy and update spectra.
 
 ``fit`` trains a model in place on the kit's one loop policy (``cdln_core.loop.run``): one loop step
 is one mini-batch; wall time counts the forward, backward and optimizer step only (recording
@@ -6,7 +6,11 @@ excluded); a non-finite loss, one that grows past ``diverge_factor`` times its s
 error ends the run as a divergence with its step; a callback returning True stops it; Ctrl-C raises
 ``loop.Interrupted`` whose ``.result`` is the partial ``FitResult``. Two learning rates: η, and α·η
 for the outer factors of every factored layer (their ``lr_scales``, ``cdln_core.factors.param_groups``).
-The mini-batch order comes from the stream ``seeds.generator(seed, "shuffle")``.
+The mini-batch order comes from the stream ``seeds.generator(seed, "shuffle")``. With a validation
+split (``load_mnist1d``) every record also carries the validation accuracy, ``FitResult.val_best`` is
+the record early stopping picks (best validation accuracy, the earliest on ties: the test split is
+never read to choose it), and ``FitConfig.patience`` ends a run whose validation accuracy has not
+improved for that many records.
 
 Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6.
 """
@@ -48,6 +52,8 @@ class FitConfig:
     that counts as divergence.  threads: torch intra-op threads while training (restored after;
     ``None``: ``threads.choose``). One by default: for layers this small, splitting each product
     across cores costs more than it saves, and on a shared 2-core machine it makes timings erratic.
+    patience: with a validation split, stop after this many records without a new best validation
+    accuracy (``None``: run every epoch).
     """
 
     lr: float = 0.05
@@ -61,6 +67,7 @@ class FitConfig:
     track: tuple[str, ...] | None = ()
     diverge_factor: float = 1e8
     threads: int | None = 1
+    patience: int | None = None
 
     def __post_init__(self):
         positive = dict(low=0.0, low_open=True)
@@ -74,6 +81,7 @@ class FitConfig:
             "weight_decay": check_number("weight_decay", self.weight_decay, low=0.0),
             "threads": None if self.threads is None else check_int("threads", self.threads, 1),
             "track": None if self.track is None else tuple(self.track),
+            "patience": None if self.patience is None else check_int("patience", self.patience, 1),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -87,10 +95,12 @@ class FitConfig:
 class FitRecord(StepRecord):
     """One recorded step: ``step`` (mini-batches so far), ``train_loss`` (the mean mini-batch loss
     since the previous record, at step 0 the first batch's), ``wall_time``, the epoch, the test
-    accuracy, and ``update_sv``: name → singular values of W(t) − W(0) (descending)."""
+    accuracy, the validation accuracy (None without a validation split), and ``update_sv``: name →
+    singular values of W(t) − W(0) (descending)."""
 
     epoch: float
     test_accuracy: float
+    val_accuracy: float | None = None
     update_sv: dict[str, np.ndarray] = field(default_factory=dict)
 
     def update_effective_rank(self, name: str) -> float:
@@ -111,6 +121,13 @@ class FitResult(RunResult):
     def test_accuracy(self) -> float:
         """Final test accuracy."""
         return self.records[-1].test_accuracy
+
+    @property
+    def val_best(self) -> FitRecord | None:
+        """The record early stopping picks: the highest validation accuracy, the earliest on ties
+        (None without a validation split). Its ``test_accuracy`` is the run's reported accuracy."""
+        scored = [r for r in self.records if r.val_accuracy is not None]
+        return max(scored, key=lambda r: r.val_accuracy) if scored else None  # max keeps the first of ties
 
     def time_to_accuracy(self, threshold: float) -> float | None:
         """Optimization time at the first record with test accuracy ≥ ``threshold`` (None if never)."""
@@ -185,22 +202,36 @@ def fit(
         losses.append(float(loss.detach()))
         return losses[-1]
 
+    has_val = getattr(data, "x_val", None) is not None
+    best = {"val": -1.0, "since": 0}
+
     def record(t: int, value: float, wall: float) -> FitRecord:
         now = weight_matrices(model) if names else {}
         rec = FitRecord(
             step=t, epoch=t / per_epoch, train_loss=float(np.mean(losses)), wall_time=wall,
             test_accuracy=accuracy(model, data.x_test, data.y_test),
+            val_accuracy=accuracy(model, data.x_val, data.y_val) if has_val else None,
             update_sv={n: update_spectrum(now[n], W0[n]) for n in names},
         )
         losses.clear()
         return rec
+
+    def on_record(rec: FitRecord) -> bool:
+        stop = bool(callback(rec)) if callback is not None else False
+        if has_val and config.patience is not None:
+            if rec.val_accuracy > best["val"]:
+                best["val"], best["since"] = rec.val_accuracy, 0
+            else:
+                best["since"] += 1
+            stop = stop or best["since"] >= config.patience
+        return stop
 
     model.train()
     width = max((p.shape[0] for p in model.parameters() if p.ndim == 2), default=1)
     try:
         with use(choose(bs * width * width, requested=config.threads)):
             records, outcome = run(evaluate, lambda t: opt.step(), record, config.loop_config(total),
-                                   callback=callback)
+                                   callback=on_record)
     except Interrupted as stop:
         stop.result = FitResult(records=stop.records, outcome=stop.outcome, n_params=n_params(model),
                                 warnings=_warnings(stop.records, stop.outcome, data.y_test))
