@@ -23,12 +23,15 @@ import statistics
 import subprocess
 import sys
 
-import torch
-from floors import AUTHORS, bandwidth, best_of, busy_core, completion_cost, dln_cost, floor, matmul_rate, sensing_cost
-from report import RESULTS, SCALE, render, write_readme
+# the thread wait policy `import cdln_core` sets for its users, set before torch loads, as there
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import cdln_core as C
-from cdln_core.problems.completion import Completion
+import torch  # noqa: E402
+from floors import AUTHORS, bandwidth, best_of, busy_core, completion_cost, dln_cost, floor, matmul_rate, sensing_cost  # noqa: E402
+from report import RESULTS, SCALE, render, write_readme  # noqa: E402
+
+import cdln_core as C  # noqa: E402
+from cdln_core.problems.completion import Completion  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -152,6 +155,7 @@ def main(argv=None) -> None:
     res = {"command": "python benchmarks/bench_recovery.py" + "".join(
         f" --{f}" for f in ("quick", "contention", "scale") if getattr(args, f)),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "authors": AUTHORS,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_before": os.getloadavg()[0]}
     res["matmul_gflops"] = matmul_rate(1000 if not quick else 256)
     res["bandwidth_gbs"] = bandwidth(256 if quick else 512)

@@ -20,17 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import sys
 
-import torch
-from floors import dln_cost, matmul_rate
+# the thread wait policy `import cdln_core` sets for its users, set before torch loads, as there
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from cdln_core import loop
-from cdln_core.dln import factor_grads_from
-from cdln_core.problems.completion import Completion, _sample_index
-from cdln_core.seeds import generator
-from cdln_core.threads import choose, use
+import torch  # noqa: E402
+from floors import dln_cost, matmul_rate  # noqa: E402
+
+from cdln_core import loop  # noqa: E402
+from cdln_core.dln import factor_grads_from  # noqa: E402
+from cdln_core.problems.completion import Completion, _sample_index  # noqa: E402
+from cdln_core.seeds import generator  # noqa: E402
+from cdln_core.threads import choose, use  # noqa: E402
 
 __all__ = ["large_problem", "cdln_factors", "run_cdln", "main"]
 

@@ -103,7 +103,8 @@ def render(res: dict, scale: dict | None = None) -> str:
     ``bench_scale.py`` (a run of its own, named in its table)."""
     load = (f" The 1-minute load average was {res['load_before']:.1f} before the run and {res['load_after']:.1f} "
             "after it: above the core count, every figure is slowed by other work." if "load_after" in res else "")
-    parts = [[f"Printed by `{res['command']}` (torch {res['torch']}, {res['threads']} threads, float64; "
+    policy = f", OMP_WAIT_POLICY={res['omp_wait_policy']}" if res.get("omp_wait_policy") else ""
+    parts = [[f"Printed by `{res['command']}` (torch {res['torch']}, {res['threads']} threads{policy}, float64; "
               f"matmul {res['matmul_gflops']:.1f} GFLOP/s, bandwidth {res['bandwidth_gbs']:.1f} GB/s).{load}"],
              _k_setting(res), _throughput(res), _large(res), _sensing(res)]
     if "contention" in res:
