@@ -48,7 +48,9 @@ class Completion(Problem):
     """Deep matrix completion: ½·mean over Ω of (E − Φ)²; Ω uniform without replacement.
 
     ``index`` holds the flat indices of Ω (row-major, sorted), shape (|Ω|,). ``path`` forces one of
-    ``PATHS`` for the training step (None: chosen per shape).
+    ``PATHS`` for the training step (None: chosen per shape). The step keeps its scratch arrays (A·B or
+    a block of it, E on Ω, Gᵀ's values) on the problem from step to step, so one problem serves one run
+    at a time (a process pool or Dask worker has its own copy).
     """
 
     index: Tensor = None  # (|Ω|,) int64
@@ -194,11 +196,11 @@ class Completion(Problem):
         if path == "gather":
             r = self._gathered(*((A, B) if isinstance(A, Tensor) else (torch.from_numpy(A), torch.from_numpy(B))))
         else:
-            r = sampled_entries(A, B, self.omega)  # (|Ω|,)
+            r = sampled_entries(A, B, self.omega, self._work)  # (|Ω|,)
         n = self._n
         r.sub_(self._y).mul_(1.0 / n)  # G on Ω, row-major
         loss = 0.5 * n * torch.dot(r, r).item()
-        return (loss, *sparse_products(r, A, B, self.omega))
+        return (loss, *sparse_products(r, A, B, self.omega, self._work))
 
     def _gathered(self, A: Tensor, B: Tensor) -> Tensor:
         """E on Ω, row block by row block: each block of A·B into one reused buffer (no page faults on a
@@ -206,9 +208,11 @@ class Completion(Problem):
         buf = self._work.get(A.dtype)
         if buf is None:
             buf = self._work[A.dtype] = torch.empty(self._blocks[0], self.d, dtype=A.dtype)
+        r = self._work.get(("entries", A.dtype))
+        if r is None:  # E on Ω, reused from step to step like the buffer
+            r = self._work[("entries", A.dtype)] = torch.empty(self._n, dtype=A.dtype)
         if len(self._blocks[1]) == 1:  # one block: all of A·B
-            return torch.mm(A, B, out=buf).view(-1).take(self.index)
-        r = torch.empty(self._n, dtype=A.dtype)
+            return torch.take(torch.mm(A, B, out=buf), self.index, out=r)
         for (row0, row1), (e0, e1), local in zip(*self._blocks[1:]):
             E = torch.mm(A[row0:row1], B, out=buf[: row1 - row0])  # rows row0…row1−1 of A·B
             torch.take(E, local, out=r[e0:e1])

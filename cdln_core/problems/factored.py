@@ -78,26 +78,38 @@ def observed_set(index: Tensor, d: int) -> ObservedSet:
     return ObservedSet(d, rows, cols, csr, csr_t, order_t)
 
 
+def _buffer(work: dict | None, name: str, shape: tuple, dtype) -> Tensor:
+    """A scratch array from ``work`` (reused across steps: no page faults on fresh memory every step), or
+    a new one when there is no ``work``."""
+    if work is None:
+        return torch.empty(shape, dtype=dtype)
+    buf = work.get((name, dtype))
+    if buf is None or buf.shape != shape:
+        buf = work[(name, dtype)] = torch.empty(shape, dtype=dtype)
+    return buf
+
+
 def _torch(x) -> Tensor:
     return x if isinstance(x, Tensor) else torch.from_numpy(np.ascontiguousarray(x))
 
 
-def sampled_entries(A, B, omega: ObservedSet) -> Tensor:
+def sampled_entries(A, B, omega: ObservedSet, work: dict | None = None) -> Tensor:
     """(A·B) on Ω without forming A·B: e_ω = A[i_ω, :]·B[:, j_ω], shape (|Ω|,).
 
     A (d, k), B (k, d): torch tensors or NumPy arrays (zero-copy views either way). Row by row when Ω's
     rows are even (``ObservedSet.padded``): row i's columns of B gathered once into a padded block and
     multiplied by A's row i (a batched matrix–vector product; A's rows are never gathered); else entry
     by entry. Works in chunks of about ``CHUNK`` entries so the gathered rows stay in cache; memory
-    O(CHUNK·k + |Ω|).
+    O(CHUNK·k + |Ω|). ``work``: a dict that keeps its scratch arrays from call to call (the result is
+    one of them then, overwritten by the next call).
     """
     A, Bt = _torch(A), _torch(B).T.contiguous()  # (d, k), (d, k): B's columns as rows
     n, k = omega.size, A.shape[1]
     if omega.padded is not None:
-        return _row_by_row(A, Bt, omega)
-    out = torch.empty(n, dtype=A.dtype)  # (|Ω|,)
-    a = torch.empty(min(CHUNK, n), k, dtype=A.dtype)
-    b = torch.empty_like(a)
+        return _row_by_row(A, Bt, omega, work)
+    out = _buffer(work, "entries", (n,), A.dtype)  # (|Ω|,)
+    a = _buffer(work, "rows of A", (min(CHUNK, n), k), A.dtype)
+    b = _buffer(work, "columns of B", (min(CHUNK, n), k), A.dtype)
     for s in range(0, n, CHUNK):
         e = min(s + CHUNK, n)
         ra = torch.index_select(A, 0, omega.rows[s:e], out=a[: e - s])  # (c, k)
@@ -106,32 +118,34 @@ def sampled_entries(A, B, omega: ObservedSet) -> Tensor:
     return out
 
 
-def _row_by_row(A: Tensor, Bt: Tensor, omega: ObservedSet) -> Tensor:
+def _row_by_row(A: Tensor, Bt: Tensor, omega: ObservedSet, work: dict | None) -> Tensor:
     cols, slots = omega.padded  # (d, c) column indices padded with d; Ω's places in the (d, c) block
     d, c = cols.shape
     k = A.shape[1]
     Btz = torch.cat([Bt, Bt.new_zeros(1, k)])  # (d + 1, k): the padding reads a zero row
-    out = torch.empty(d, c, dtype=A.dtype)
+    out = _buffer(work, "padded entries", (d, c), A.dtype)
     rows = max(1, CHUNK // c)
-    buf = torch.empty(min(rows, d) * c, k, dtype=A.dtype)
+    buf = _buffer(work, "padded columns of B", (min(rows, d) * c, k), A.dtype)
     for r0 in range(0, d, rows):
         r1 = min(r0 + rows, d)
         block = torch.index_select(Btz, 0, cols[r0:r1].reshape(-1), out=buf[: (r1 - r0) * c])  # ((r1−r0)·c, k)
         torch.bmm(block.view(r1 - r0, c, k), A[r0:r1].unsqueeze(2), out=out[r0:r1].unsqueeze(2))
-    return out.view(-1).take(slots)
+    return torch.take(out, slots, out=_buffer(work, "entries", (omega.size,), A.dtype))
 
 
-def sparse_products(g: Tensor, A, B, omega: ObservedSet):
+def sparse_products(g: Tensor, A, B, omega: ObservedSet, work: dict | None = None):
     """Aᵀ·G (k, d) and G·Bᵀ (d, k) for the sparse G with values ``g`` (|Ω|,, row-major) on Ω.
 
-    Returns the same kind of array as A (a NumPy view when A is one). Cost |Ω|·k each.
+    Returns the same kind of array as A (a NumPy view when A is one). Cost |Ω|·k each. ``work``: as in
+    ``sampled_entries`` (here it keeps Gᵀ's values).
     """
     d = omega.d
     At, Bt = _torch(A), _torch(B).T  # (d, k), (d, k)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": only the stable CSR @ dense is used
         warnings.simplefilter("ignore")
         G = torch.sparse_csr_tensor(*omega.csr, g, (d, d))
-        G_t = torch.sparse_csr_tensor(*omega.csr_t, g.index_select(0, omega.order_t), (d, d))
+        values_t = torch.index_select(g, 0, omega.order_t, out=_buffer(work, "values of Gt", g.shape, g.dtype))
+        G_t = torch.sparse_csr_tensor(*omega.csr_t, values_t, (d, d))
         AtG, GBt = (G_t @ At).T, G @ Bt  # (k, d), (d, k)
     if isinstance(A, Tensor):
         return AtG, GBt
