@@ -74,7 +74,7 @@ def test_the_gather_path_in_row_blocks_gives_the_dense_numbers(monkeypatch, rows
     loss, AtG, GBt = blocked.loss_and_products(A, B)
     assert abs(loss - problem.loss(E).item()) <= 1e-12 * loss
     assert _rel(AtG, A.T @ G) < 1e-12 and _rel(GBt, G @ B.T) < 1e-12
-    assert blocked._work[A.dtype].shape == (rows_per_block, d)  # the one buffer: a block, never d×d
+    assert blocked._work[("A·B", A.dtype)].shape == (rows_per_block, d)  # the one buffer: a block, never d×d
 
 
 def test_sampled_entries_equal_the_product_on_omega_including_empty_rows():

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from ..checks import check_number
 from .base import Problem, register_problem
-from .factored import ObservedSet, distance_to_target, observed_set, sampled_entries, sparse_products
+from .factored import ObservedSet, distance_to_target, observed_set, sampled_entries, scratch, sparse_products
 from .sensing import physical_memory
 
 __all__ = ["Completion", "PATHS", "DENSE_MAX_D"]
@@ -205,12 +205,8 @@ class Completion(Problem):
     def _gathered(self, A: Tensor, B: Tensor) -> Tensor:
         """E on Ω, row block by row block: each block of A·B into one reused buffer (no page faults on a
         fresh array every step; at most ``BUFFER_MAX_BYTES``), Ω's entries taken from it: (|Ω|,)."""
-        buf = self._work.get(A.dtype)
-        if buf is None:
-            buf = self._work[A.dtype] = torch.empty(self._blocks[0], self.d, dtype=A.dtype)
-        r = self._work.get(("entries", A.dtype))
-        if r is None:  # E on Ω, reused from step to step like the buffer
-            r = self._work[("entries", A.dtype)] = torch.empty(self._n, dtype=A.dtype)
+        buf = scratch(self._work, "A·B", (self._blocks[0], self.d), A.dtype)
+        r = scratch(self._work, "entries", (self._n,), A.dtype)  # E on Ω
         if len(self._blocks[1]) == 1:  # one block: all of A·B
             return torch.take(torch.mm(A, B, out=buf), self.index, out=r)
         for (row0, row1), (e0, e1), local in zip(*self._blocks[1:]):

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["ObservedSet", "observed_set", "sampled_entries", "sparse_products", "distance_to_target"]
+__all__ = ["ObservedSet", "observed_set", "sampled_entries", "sparse_products", "distance_to_target", "scratch"]
 
 CHUNK = 1 << 14  # entries per gather chunk: the two (CHUNK, k) gathers stay in a core's cache
 
@@ -78,7 +78,7 @@ def observed_set(index: Tensor, d: int) -> ObservedSet:
     return ObservedSet(d, rows, cols, csr, csr_t, order_t)
 
 
-def _buffer(work: dict | None, name: str, shape: tuple, dtype) -> Tensor:
+def scratch(work: dict | None, name: str, shape: tuple, dtype) -> Tensor:
     """A scratch array from ``work`` (reused across steps: no page faults on fresh memory every step), or
     a new one when there is no ``work``."""
     if work is None:
@@ -107,9 +107,9 @@ def sampled_entries(A, B, omega: ObservedSet, work: dict | None = None) -> Tenso
     n, k = omega.size, A.shape[1]
     if omega.padded is not None:
         return _row_by_row(A, Bt, omega, work)
-    out = _buffer(work, "entries", (n,), A.dtype)  # (|Ω|,)
-    a = _buffer(work, "rows of A", (min(CHUNK, n), k), A.dtype)
-    b = _buffer(work, "columns of B", (min(CHUNK, n), k), A.dtype)
+    out = scratch(work, "entries", (n,), A.dtype)  # (|Ω|,)
+    a = scratch(work, "rows of A", (min(CHUNK, n), k), A.dtype)
+    b = scratch(work, "columns of B", (min(CHUNK, n), k), A.dtype)
     for s in range(0, n, CHUNK):
         e = min(s + CHUNK, n)
         ra = torch.index_select(A, 0, omega.rows[s:e], out=a[: e - s])  # (c, k)
@@ -123,14 +123,14 @@ def _row_by_row(A: Tensor, Bt: Tensor, omega: ObservedSet, work: dict | None) ->
     d, c = cols.shape
     k = A.shape[1]
     Btz = torch.cat([Bt, Bt.new_zeros(1, k)])  # (d + 1, k): the padding reads a zero row
-    out = _buffer(work, "padded entries", (d, c), A.dtype)
+    out = scratch(work, "padded entries", (d, c), A.dtype)
     rows = max(1, CHUNK // c)
-    buf = _buffer(work, "padded columns of B", (min(rows, d) * c, k), A.dtype)
+    buf = scratch(work, "padded columns of B", (min(rows, d) * c, k), A.dtype)
     for r0 in range(0, d, rows):
         r1 = min(r0 + rows, d)
         block = torch.index_select(Btz, 0, cols[r0:r1].reshape(-1), out=buf[: (r1 - r0) * c])  # ((r1−r0)·c, k)
         torch.bmm(block.view(r1 - r0, c, k), A[r0:r1].unsqueeze(2), out=out[r0:r1].unsqueeze(2))
-    return torch.take(out, slots, out=_buffer(work, "entries", (omega.size,), A.dtype))
+    return torch.take(out, slots, out=scratch(work, "entries", (omega.size,), A.dtype))
 
 
 def sparse_products(g: Tensor, A, B, omega: ObservedSet, work: dict | None = None):
@@ -144,7 +144,7 @@ def sparse_products(g: Tensor, A, B, omega: ObservedSet, work: dict | None = Non
     with warnings.catch_warnings():  # "sparse CSR support is in beta": only the stable CSR @ dense is used
         warnings.simplefilter("ignore")
         G = torch.sparse_csr_tensor(*omega.csr, g, (d, d))
-        values_t = torch.index_select(g, 0, omega.order_t, out=_buffer(work, "values of Gt", g.shape, g.dtype))
+        values_t = torch.index_select(g, 0, omega.order_t, out=scratch(work, "values of Gt", g.shape, g.dtype))
         G_t = torch.sparse_csr_tensor(*omega.csr_t, values_t, (d, d))
         AtG, GBt = (G_t @ At).T, G @ Bt  # (k, d), (d, k)
     if isinstance(A, Tensor):
