@@ -28,7 +28,7 @@ from ..checks import check_number
 from ..seeds import generator as stream
 from .base import Problem, _like, register_problem
 from .given import as_matrix
-from .sensing import check_measurements, given_measurements, identifiability
+from .sensing import check_measurements, given_measurements, identifiability, measure
 
 __all__ = ["RankOneSensing"]
 
@@ -60,10 +60,7 @@ class RankOneSensing(Problem):
             object.__setattr__(self, "a", a)  # (m, d)
             object.__setattr__(self, "b", b)  # (m, d)
         if self.y is None:
-            y = self.apply(self.Phi)
-            if self.noise > 0:
-                y = y + self.noise * torch.randn(m, generator=stream(self.seed, "noise"), dtype=y.dtype)
-            object.__setattr__(self, "y", y)  # (m,)
+            object.__setattr__(self, "y", measure(self))  # (m,)
 
     def __repr__(self) -> str:
         return f"RankOneSensing(d={self.d}, rank={self.rank}, measurements={self.measurements})"

@@ -32,7 +32,7 @@ from .base import Problem, register_problem
 from .given import as_matrix, as_vector
 
 __all__ = ["Sensing", "CHUNK", "DEFAULT_OPERATOR_BYTES", "MAX_STEP_MADDS", "identifiability", "check_measurements",
-           "given_measurements", "physical_memory"]
+           "measure", "given_measurements", "physical_memory"]
 
 CHUNK = 256  # rows of the operator per random stream
 BLOCK_BYTES = 2**24  # rows per fused block: about 16 MB, which stays in the last-level cache
@@ -76,10 +76,7 @@ class Sensing(Problem):
                 self._draw(start, out=op[start : start + CHUNK])
         object.__setattr__(self, "_dense_op", op)
         if self.y is None:
-            y = self.apply(self.Phi)
-            if self.noise > 0:
-                y = y + self.noise * torch.randn(m, generator=stream(self.seed, "noise"), dtype=y.dtype)
-            object.__setattr__(self, "y", y)  # (m,)
+            object.__setattr__(self, "y", measure(self))  # (m,)
 
     def __repr__(self) -> str:
         mode = "dense" if self._dense_op is not None else "matrix-free"
@@ -176,6 +173,15 @@ def check_measurements(m, d: int, per_measurement_bytes: int, madds: int) -> int
         raise ValueError(f"measurements={m} at d={d} means {m * madds:.3g} multiply-adds per step (at most "
                          f"{MAX_STEP_MADDS:.3g}); lower measurements or d")
     return m
+
+
+def measure(problem) -> Tensor:
+    """y = 𝒜(Φ) for a sensing kind (its ``apply``), plus noise·ξ with ξ from the seed's "noise" stream: (m,)."""
+    y = problem.apply(problem.Phi)
+    if problem.noise > 0:
+        y = y + problem.noise * torch.randn(problem.measurements, generator=stream(problem.seed, "noise"),
+                                            dtype=y.dtype)
+    return y
 
 
 def given_measurements(operator_rows: int, measurements, noise: float) -> Tensor | None:
