@@ -27,11 +27,25 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
-from floors import AUTHORS, bandwidth, best_of, busy_core, completion_cost, dln_cost, floor, matmul_rate, sensing_cost  # noqa: E402
+from floors import (  # noqa: E402
+    AUTHORS,
+    TARGETS,
+    bandwidth,
+    bare_descent,
+    best_of,
+    busy_core,
+    completion_cost,
+    dln_cost,
+    floor,
+    matmul_rate,
+    products_floor,
+    sensing_cost,
+)
 from report import RESULTS, SCALE, render, write_readme  # noqa: E402
 
 import cdln_core as C  # noqa: E402
 from cdln_core.problems.completion import Completion  # noqa: E402
+from cdln_core.threads import choose, use  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -43,7 +57,9 @@ def step_seconds(problem, network, lr: float, steps: int, threads: int | None = 
 
 
 def k_setting(seeds: list[int], repeats: int) -> list[dict]:
-    """[K]'s completion setting to training loss 1e-12, interleaved repeats, median seconds."""
+    """[K]'s completion setting to training loss 1e-12, interleaved repeats, median seconds. Beside the kit's
+    C-DLN: ``bare_descent``, an independent minimal NumPy loop from the same init (one thread, as the kit
+    chooses here), and the floor of its three products alone times the C-DLN's steps."""
     rows = []
     for seed in seeds:
         problem = C.make_problem("completion", 100, 5, observed=0.3, seed=seed)
@@ -51,27 +67,44 @@ def k_setting(seeds: list[int], repeats: int) -> list[dict]:
                 "cdln": C.make_network("cdln", problem, 3, lr_ratio=5.0, seed=seed),
                 "compressed": C.make_network("compressed", problem, 3, lr_ratio=0.1, seed=seed)}
         config = C.TrainConfig(lr=10.0, steps=40000, tol=1e-12, record_every=10**9)
-        times, trajs = {k: [] for k in nets}, {}
+        cdln = nets["cdln"]
+        bare_args = (problem.Phi.numpy(), problem.mask.numpy(), [W.numpy() for W in cdln.Ws],
+                     [config.lr * s for s in cdln.lr_scales], config.tol, config.steps)
+        times, trajs, bare = {k: [] for k in nets}, {}, []
         for _ in range(repeats):  # interleaved, so load on the machine hits every model alike
             for kind, net in nets.items():
                 trajs[kind] = C.train(problem, net, config)
                 times[kind].append(trajs[kind].wall_time[-1])
+            with use(1):
+                bare.append(bare_descent(*bare_args))
         for kind, traj in trajs.items():
-            rows.append(dict(seed=seed, model=kind, params=traj.n_params, steps=traj.converged_step,
-                             seconds=statistics.median(times[kind]), recovery=traj.recovery_error[-1]))
+            row = dict(seed=seed, model=kind, params=traj.n_params, steps=traj.converged_step,
+                       seconds=statistics.median(times[kind]), recovery=traj.recovery_error[-1])
+            if kind == "cdln":
+                with use(1):
+                    per_step = products_floor(100, cdln.Ws[0].shape[0])
+                row.update(bare_steps=bare[0][0], bare_seconds=statistics.median(b[1] for b in bare),
+                           products_seconds=per_step * traj.converged_step)
+            rows.append(row)
     return rows
 
 
-def throughput(sizes: tuple[int, ...]) -> list[dict]:
-    """DLN steps (L=3) against the matmul rate measured at the same size, same threads."""
+def throughput(sizes: tuple[int, ...], windows: int = 5) -> list[dict]:
+    """DLN steps (L=3) against the matmul rate measured at the same size and threads, in alternating
+    windows (a window of matmuls, a window of steps, ...), the best of each: noise only ever adds time,
+    and alternating puts both under the same load."""
     out = []
     for d in sizes:
         problem = C.make_problem("completion", d, 5, observed=0.2, seed=0)
         net = C.make_network("dln", problem, 3, seed=0)
-        rate = matmul_rate(d)
-        step = best_of(step_seconds, problem, net, 10.0, 10)
+        rate, step, used = 0.0, float("inf"), set()
+        for _ in range(windows):
+            rate = max(rate, matmul_rate(d, windows=1))
+            used.add(choose(**problem.thread_hint(d)))  # what the run below picks (the idle cores, cached 1 s)
+            step = min(step, step_seconds(problem, net, 10.0, 10))
         achieved = dln_cost(d, 3)["flops"] / step / 1e9
-        out.append(dict(d=d, matmul_gflops=rate, step_ms=step * 1e3, gflops=achieved, fraction=achieved / rate))
+        out.append(dict(d=d, matmul_gflops=rate, step_ms=step * 1e3, gflops=achieved, fraction=achieved / rate,
+                        dln_threads=sorted(used)))
     return out
 
 
@@ -154,7 +187,7 @@ def main(argv=None) -> None:
     quick = args.quick
     res = {"command": "python benchmarks/bench_recovery.py" + "".join(
         f" --{f}" for f in ("quick", "contention", "scale") if getattr(args, f)),
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "authors": AUTHORS,
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "authors": AUTHORS, "targets": TARGETS,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_before": os.getloadavg()[0]}
     res["matmul_gflops"] = matmul_rate(1000 if not quick else 256)

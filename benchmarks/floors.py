@@ -6,6 +6,9 @@ are printed beside.
 - ``completion_cost(d, n, k, path)``, ``sensing_cost(m, d)``: the multiply-adds and bytes a step must
   touch in the kit's cost model, and ``floor(cost, rate, bw)`` the time below which no code can go;
 - ``busy_core()``: a context manager that keeps one core spinning (the contention mode);
+- ``bare_descent(...)``: an independent, minimal NumPy gradient descent on a completion problem (the
+  same math as the kit, none of its code), and ``products_floor(...)``: the seconds of the three d×d·k
+  products a dense step cannot avoid, so the [K]-setting figures have a measured floor beside them;
 - ``AUTHORS``: the figures of the papers' public code from issue 14's table, as given there.
 """
 
@@ -16,10 +19,11 @@ import sys
 import time
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
-__all__ = ["AUTHORS", "matmul_rate", "bandwidth", "completion_cost", "dln_cost", "sensing_cost", "floor",
-           "busy_core", "best_of"]
+__all__ = ["AUTHORS", "TARGETS", "matmul_rate", "bandwidth", "completion_cost", "dln_cost", "sensing_cost",
+           "floor", "busy_core", "best_of", "bare_descent", "products_floor"]
 
 # issue 14, "the authors' code" column, on this project's machine (2 cores), compile excluded
 AUTHORS = {
@@ -27,6 +31,10 @@ AUTHORS = {
     "d1000_dln_ms": 225.0, "d1000_cdln_ms": "2.6–4.0", "busy_cdln_ms": 3.15,
     "sensing_dln_s": 3.9, "sensing_cdln_s": 3.4,  # [K]'s own machine, to tolerance (step counts not given)
 }
+
+# issue 14's targets, each a ratio or a time measured in one run
+TARGETS = {"k_ratio": 25.0, "k_seconds": 0.09, "d1000_ratio": 150.0, "dln_fraction": 0.80,
+           "busy_cdln": 1.5, "busy_dln_vs_one": 1.25}
 
 
 def best_of(fn, *args, repeats: int = 3, **kwargs) -> float:
@@ -101,6 +109,54 @@ def sensing_cost(m: int, d: int) -> dict:
 def floor(cost: dict, gflops: float, gbs: float) -> float:
     """Seconds below which a step cannot go: the larger of compute at ``gflops`` and traffic at ``gbs``."""
     return max(cost["flops"] / (gflops * 1e9), cost["bytes"] / (gbs * 1e9))
+
+
+def bare_descent(Phi: np.ndarray, mask: np.ndarray, Ws: list[np.ndarray], etas: list[float], tol: float,
+                 max_steps: int) -> tuple[int | None, float]:
+    """Full-batch gradient descent for ½·mean over Ω of (W_3·W_2·W_1 − Φ)², written from the formulas alone:
+    the least a NumPy loop can do per step (one residual, three products, the factor gradients, the updates).
+
+    Phi, mask: (d, d), mask 0/1 on Ω; Ws = [W_1 (k, d), W_2 (k, k), W_3 (d, k)] (copied, not changed); etas the
+    three step sizes. Returns (the first step whose loss is ≤ tol, or None; seconds of the loop)."""
+    W1, W2, W3 = (np.array(W, dtype=np.float64) for W in Ws)
+    n = float(mask.sum())
+    weight = mask / n  # P_Ω(·)/|Ω|
+    R = np.empty_like(Phi)  # the residual, reused
+    e1, e2, e3 = etas
+    tic = time.perf_counter()
+    for t in range(max_steps + 1):
+        A = W3 @ W2  # (d, k)
+        np.matmul(A, W1, out=R)
+        R -= Phi
+        R *= weight  # G = P_Ω(E − Φ)/|Ω|
+        r = R.reshape(-1)
+        if 0.5 * n * np.dot(r, r) <= tol:
+            return t, time.perf_counter() - tic
+        if t == max_steps:
+            break
+        GBt = R @ W1.T  # (d, k)
+        g1, g2, g3 = A.T @ R, W3.T @ GBt, GBt @ W2.T
+        W1 -= e1 * g1
+        W2 -= e2 * g2
+        W3 -= e3 * g3
+    return None, time.perf_counter() - tic
+
+
+def products_floor(d: int, k: int, repeats: int = 2000, windows: int = 5) -> float:
+    """Seconds per step of the three products a dense completion step must form, A·B (d×k·k×d), Aᵀ·G and
+    G·Bᵀ, timed alone in a loop (best of ``windows``): no elementwise pass, no update, no Python around them."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((d, k)), rng.standard_normal((k, d))
+    G, AtG, GBt = np.empty((d, d)), np.empty((k, d)), np.empty((d, k))
+    best = float("inf")
+    for _ in range(windows):
+        tic = time.perf_counter()
+        for _ in range(repeats):
+            np.matmul(A, B, out=G)
+            np.matmul(A.T, G, out=AtG)
+            np.matmul(G, B.T, out=GBt)
+        best = min(best, (time.perf_counter() - tic) / repeats)
+    return best
 
 
 @contextmanager

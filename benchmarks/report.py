@@ -35,14 +35,26 @@ def _k_setting(res: dict) -> list[str]:
     out += ["", f"C-DLN speed-up over the DLN: median **{statistics.median(ratios):.1f}×**, C-DLN median "
             f"{statistics.median(cdln):.3f} s. Anchor, the authors' code on the same instance: DLN "
             f"{a['k_setting_dln_s']} s, C-DLN {a['k_setting_cdln_s']} s ({a['k_setting_ratio']})."]
+    bare = [r for r in rows if "bare_seconds" in r]
+    if bare:
+        out += ["", *_head("Beside the kit's C-DLN, from the same init: an independent minimal NumPy loop "
+                           "(`floors.bare_descent`, one thread) and the floor of the step's three d×d·k products "
+                           "timed alone, times the C-DLN's steps (`floors.products_floor`):",
+                           "seed", "kit C-DLN", "minimal loop", "its steps", "three products alone")]
+        for r in bare:
+            out.append(f"| {r['seed']} | {r['seconds']:.3f} s | {r['bare_seconds']:.3f} s | {r['bare_steps']} | "
+                       f"{r['products_seconds']:.3f} s |")
     return out
 
 
 def _throughput(res: dict) -> list[str]:
-    out = _head("**Throughput** of DLN steps (L=3) against this machine's float64 matmul rate, measured beside them:",
-                "d", "matmul GFLOP/s", "DLN step", "DLN GFLOP/s", "fraction")
+    out = _head(f"**Throughput** of DLN steps (L=3) against this machine's float64 matmul rate on "
+                f"{res['threads']} threads, in alternating windows (best of each); the DLN's threads are the "
+                "kit's choice (the idle cores):",
+                "d", "matmul GFLOP/s", "DLN step", "DLN threads", "DLN GFLOP/s", "fraction")
     for r in res["throughput"]:
-        out.append(f"| {r['d']} | {r['matmul_gflops']:.1f} | {r['step_ms']:.2f} ms | {r['gflops']:.1f} | "
+        used = "/".join(str(n) for n in r.get("dln_threads", [])) or "—"
+        out.append(f"| {r['d']} | {r['matmul_gflops']:.1f} | {r['step_ms']:.2f} ms | {used} | {r['gflops']:.1f} | "
                    f"{r['fraction']:.0%} |")
     return out
 
@@ -98,6 +110,54 @@ def _scale(res: dict) -> list[str]:
             f"({s['dln_step_s']:.0f} s per step at {s['matmul_gflops']:.1f} GFLOP/s) | — | — |"]
 
 
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def _targets(res: dict) -> list[str]:
+    """Issue 14's targets beside what this run measured, and the measured floor that bounds each."""
+    t = res.get("targets")
+    if not t:
+        return []
+    rows = res["k_setting"]
+    base = {r["seed"]: r["seconds"] for r in rows if r["model"] == "dln"}
+    cdln = [r for r in rows if r["model"] == "cdln"]
+    ratio = statistics.median(base[r["seed"]] / r["seconds"] for r in cdln)
+    seconds = statistics.median(r["seconds"] for r in cdln)
+    out = _head("**Targets** (issue 14), each beside this run's figure and what bounds it here:",
+                "target", "measured", "verdict", "bound measured in this run")
+    bound = ""
+    if all("products_seconds" in r for r in cdln):
+        prod = statistics.median(r["products_seconds"] for r in cdln)
+        bare = statistics.median(r["bare_seconds"] for r in cdln)
+        bound = (f"the three products alone take {prod:.3f} s over the C-DLN's steps; a minimal NumPy loop "
+                 f"{bare:.3f} s")
+    out.append(f"| [K] setting: C-DLN ≥ {t['k_ratio']:g}× faster than the DLN | {ratio:.1f}× | "
+               f"{_verdict(ratio >= t['k_ratio'])} | the DLN's own steps are at the matmul rate (below) |")
+    out.append(f"| [K] setting: C-DLN ≤ {t['k_seconds']:g} s | {seconds:.3f} s | "
+               f"{_verdict(seconds <= t['k_seconds'])} | {bound or '—'} |")
+    g = res["large"]
+    need = g["dln_ms"] / t["d1000_ratio"]
+    out.append(f"| d={g['d']}: DLN step / C-DLN step ≥ {t['d1000_ratio']:g}× | {g['ratio']:.0f}× | "
+               f"{_verdict(g['ratio'] >= t['d1000_ratio'])} | needs a C-DLN step ≤ {need:.2f} ms; its cost-model "
+               f"floor {g['cdln_floor_ms']:.2f} ms ({g['path']} path) |")
+    fractions = [r["fraction"] for r in res["throughput"] if r["d"] >= 256]
+    if fractions:
+        worst = min(fractions)
+        out.append(f"| DLN at d ≥ 256: ≥ {t['dln_fraction']:.0%} of the matmul rate | "
+                   f"{', '.join(f'{f:.0%}' for f in fractions)} | {_verdict(worst >= t['dln_fraction'])} | "
+                   "the rate of one d×d·d×d product, in alternating windows |")
+    if "contention" in res:
+        busy = {(r["model"], r["d"]): r for r in res["contention"]}
+        c = [r["slowdown"] for (m, _), r in busy.items() if m == "cdln"]
+        dl = [r["vs_one_core"] for (m, _), r in busy.items() if m == "dln"]
+        out.append(f"| one core busy: C-DLN ≤ {t['busy_cdln']:g}× its quiet step | "
+                   f"{', '.join(f'{x:.2f}×' for x in c)} | {_verdict(max(c) <= t['busy_cdln'])} | — |")
+        out.append(f"| one core busy: DLN ≤ {t['busy_dln_vs_one']:g}× one core alone | "
+                   f"{', '.join(f'{x:.2f}×' for x in dl)} | {_verdict(max(dl) <= t['busy_dln_vs_one'])} | — |")
+    return out
+
+
 def render(res: dict, scale: dict | None = None) -> str:
     """The benchmark's Markdown, headed by the command that printed it; ``scale`` is the saved line of
     ``bench_scale.py`` (a run of its own, named in its table)."""
@@ -107,6 +167,9 @@ def render(res: dict, scale: dict | None = None) -> str:
     parts = [[f"Printed by `{res['command']}` (torch {res['torch']}, {res['threads']} threads{policy}, float64; "
               f"matmul {res['matmul_gflops']:.1f} GFLOP/s, bandwidth {res['bandwidth_gbs']:.1f} GB/s).{load}"],
              _k_setting(res), _throughput(res), _large(res), _sensing(res)]
+    targets = _targets(res)
+    if targets:
+        parts.insert(1, targets)
     if "contention" in res:
         parts.append(_contention(res))
     if scale is not None:
