@@ -41,7 +41,9 @@ from .compression import spectral_init
 from .dln import end_to_end
 from .factors import outer_scales
 from .networks import Network, make_network
-from .problems.completion import Completion, _sample_index
+from .problems import make_problem
+from .problems.completion import Completion
+from .problems.given import numerical_rank
 from .training import TrainConfig, Trajectory, train
 
 __all__ = [
@@ -104,8 +106,9 @@ def load_image(name: str = "china", d: int = 64, *, norm: float = 1.0) -> torch.
 def image_problem(image: torch.Tensor, *, observed: float = 0.3, seed: int = 0, tol: float = 1e-12) -> Completion:
     """Completion of ``image`` (d, d) from a fraction ``observed`` = p ∈ (0, 1] of its pixels.
 
-    The target is the image itself through its SVD: U (d, r), σ (r,), V (d, r) with every σ_i > tol·σ_1
-    (r = d for a photograph). Ω (⌊p·d²⌋ pixels, uniform without replacement) comes from the seed's
+    The target is the image itself, kept exactly (``make_problem("completion", target=image)``), with U (d, r),
+    σ (r,), V (d, r) its top singular triplets: every σ_i > tol·σ_1 and above the kit's numerical-rank floor
+    σ_1·d·eps (r = d for a photograph). Ω (⌊p·d²⌋ pixels, uniform without replacement) comes from the seed's
     "problem" stream, so the same seed gives the same pixels."""
     if not isinstance(image, torch.Tensor) or image.ndim != 2 or image.shape[0] != image.shape[1]:
         raise TypeError(f"image must be a square (d, d) torch tensor, got {getattr(image, 'shape', type(image))}")
@@ -115,15 +118,13 @@ def image_problem(image: torch.Tensor, *, observed: float = 0.3, seed: int = 0, 
     tol = check_number("tol", tol, low=0.0, high=1.0, high_open=True)
     seed = seeds.check_seed(seed)
     d = image.shape[0]
-    n = math.floor(p * d * d)
-    if n < 1:
+    if math.floor(p * d * d) < 1:
         raise ValueError(f"observed={observed} leaves no observed pixel at d={d}; raise it")
-    U, S, Vh = torch.linalg.svd(image.to(torch.float64), full_matrices=False)
+    S = torch.linalg.svdvals(image.to(torch.float64))  # (d,)
     if S[0] <= 0:
         raise ValueError("image must not be all zeros")
-    r = int((S > tol * S[0]).sum())
-    index = _sample_index(d, n, seeds.generator(seed, "problem"))  # (|Ω|,) the kit's one rule for Ω
-    return Completion(U[:, :r].contiguous(), S[:r].contiguous(), Vh[:r].T.contiguous(), index=index)
+    rank = min(int((S > tol * S[0]).sum()), numerical_rank(S, d))
+    return make_problem("completion", target=image, rank=rank, observed=p, seed=seed)
 
 
 def truncation_error(problem: Completion, rank_hat: int) -> float:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import cdln_core as C
+from cdln_core import photograph as P
 from cdln_core.cli import main
 from cdln_core.problems.given import as_index
 
@@ -412,3 +413,20 @@ def test_a_grid_sweep_over_your_own_files_runs_each_cell_as_cdln_run_does(saved,
     single = _cli(tmp_path, *files)  # the same run, STEPS = 120 steps
     assert rows[120]["train_loss"] == pytest.approx(single[0][-1], rel=1e-12)
     assert rows[40]["train_loss"] == pytest.approx(single[0][40], rel=1e-12)  # record_every 1
+
+
+def test_too_few_entries_of_your_own_target_say_what_they_can_identify():
+    """A photograph (48×48, numerical rank 48) from half its pixels: 1152 entries count for a rank-14 part
+    (14·82 = 1148 ≤ 1152 < 15·81), whose best approximation leaves out P.truncation_error(·, 14) of Φ. A drawn
+    rank-5 target keeps the old sentence; too few entries for any rank-1 part still say ≈ 1."""
+    img = P.load_image("china", 48)
+    photo = C.make_problem("completion", target=img, observed=0.5, seed=0)
+    (w,) = photo.warnings
+    assert "rank-14 part" in w and "≈ 1" not in w
+    assert f"{P.truncation_error(photo, 14):.3g}" in w
+    (drawn,) = C.make_problem("completion", 40, 5, observed=0.05, seed=0).warnings
+    assert "375" in drawn and "≈ 1" in drawn
+    (tiny,) = C.make_problem("completion", target=img, observed=0.03, seed=0).warnings
+    assert "2d−1=95" in tiny and "≈ 1" in tiny
+    assert C.make_problem("completion", target=C.make_problem("factorization", 40, 5, seed=0).Phi, observed=0.5,
+                          seed=0).warnings == []

@@ -46,7 +46,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, wait_until_serving):
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing: apt-get install -y chromium (make test does it as root)"
         if os.environ.get("CI"):  # in CI a missing browser is a failure, never a quiet skip
@@ -89,18 +89,13 @@ def lab(tmp_path_factory):
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
+            return r.status == 200
+
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("JupyterLab did not start: " + (tmp / "lab.log").read_text()[-3000:])
-            time.sleep(0.5)
+        wait_until_serving(proc, answers, tmp / "lab.log", "JupyterLab")
         yield url
     finally:
         proc.terminate()

@@ -449,6 +449,22 @@ def test_digits_adaptation_learns_the_new_classes():
         assert not r["warnings"] and r["accuracy"] > (2.5 if r["kind"] == "lora" else 1.5) * chance, r
 
 
+def test_the_package_re_exports_every_public_name_of_its_modules():
+    """``cdln_core.lora`` lists its re-exports by hand (ruff and readers see each name); this keeps that list
+    whole: every name of a module's ``__all__`` is there, as the module's own object (bert's and text's
+    helpers, ``attention_bias`` and the like, stay in their modules)."""
+    import importlib
+
+    whole = ("adapters", "attach", "tasks", "fit", "sweeps", "protocol", "paper")
+    for module in (importlib.import_module(f"cdln_core.lora.{m}") for m in whole):
+        missing = sorted(set(module.__all__) - set(L.__all__))
+        assert not missing, f"{module.__name__} exports {missing}, which cdln_core.lora does not re-export"
+        for name in module.__all__:
+            assert getattr(L, name) is getattr(module, name), name
+    assert len(set(L.__all__)) == len(L.__all__)
+    assert all(hasattr(L, name) for name in L.__all__)
+
+
 # ---------------------------------------------------------------- boundaries, fuzzed
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402

@@ -32,7 +32,7 @@ def _lines(page) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def voila(tmp_path_factory):
+def voila(tmp_path_factory, wait_until_serving):
     require_chromium()
     tmp = tmp_path_factory.mktemp("present")
     served = present.prepare(present.find_notebook(NOTEBOOK), quick=True, out_dir=tmp)
@@ -42,17 +42,13 @@ def voila(tmp_path_factory):
     proc = subprocess.Popen(present.voila_command(served, port=port), env=env, cwd=tmp, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
+
+    def listening() -> bool:  # a bare connect: a GET of the page would start a kernel and run the notebook
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+
     try:
-        deadline = time.time() + 90
-        while True:
-            try:  # a bare connect: a GET of the page would start a kernel and run the notebook
-                socket.create_connection(("127.0.0.1", port), timeout=2).close()
-                break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("Voila did not start: " + (tmp / "voila.log").read_text()[-3000:])
-            time.sleep(0.5)
+        wait_until_serving(proc, listening, tmp / "voila.log", "Voila")
         yield url, tmp
     finally:
         stop(proc)

@@ -18,7 +18,9 @@ A frozen weight W₀ (m, n) is fine-tuned as W₀ + ΔW, ΔW a ``cdln_core.facto
 - ``data``: the offline set-up (``python -m cdln_core.lora.data fetch``; not imported here, so that the command runs
   cleanly), ``SetupMissing`` when it has not run.
 
-Every public name is re-exported here: ``from cdln_core.lora import fit`` works.
+Every public name of ``adapters``, ``attach``, ``tasks``, ``fit``, ``sweeps``, ``protocol`` and ``paper`` is
+re-exported here (``from cdln_core.lora import fit`` works), and the entry points of ``bert`` and ``text``;
+their building blocks (``attention_bias``, ``mean_pool``, ``centroid_head``, …) stay in their modules.
 
 Reference: [Y] Yaras et al., ICML 2024 (arXiv 2406.04112), §3 and §5.
 """
