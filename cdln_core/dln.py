@@ -29,11 +29,20 @@ def orthogonal(rows: int, cols: int, *, generator: torch.Generator, dtype=torch.
     """A Haar-random matrix with orthonormal rows or columns, cut from a square orthogonal one.
 
     Returns shape (rows, cols). The square matrix of size max(rows, cols) is the Q of a QR
-    decomposition of a Gaussian matrix, with signs fixed so that it is Haar-distributed.
+    decomposition of a Gaussian matrix, with signs fixed so that it is Haar-distributed. The QR runs
+    on one torch thread whatever the caller's setting: LAPACK's blocked QR rounds by thread count
+    (≈3e-15 apart at n = 100 between 1 and 2 threads), so the same seed gives the same bits anywhere.
     """
     n = max(rows, cols)
     G = torch.randn(n, n, generator=generator, dtype=dtype)  # (n, n)
-    Q, R = torch.linalg.qr(G)
+    before = torch.get_num_threads()
+    if before != 1:
+        torch.set_num_threads(1)
+    try:
+        Q, R = torch.linalg.qr(G)
+    finally:
+        if before != 1:
+            torch.set_num_threads(before)
     Q = Q * torch.sign(torch.diagonal(R)).unsqueeze(0)  # sign fix: Haar measure
     return Q[:rows, :cols].contiguous()
 

@@ -63,6 +63,21 @@ def test_orthogonal_init(seed):
     torch.testing.assert_close(torch.linalg.svdvals(C.end_to_end(Ws)), torch.full((10,), 1e-6, dtype=torch.float64))
 
 
+def test_orthogonal_gives_the_same_bits_at_any_thread_count():
+    """LAPACK's blocked QR rounds by thread count (≈3e-15 apart at n = 100): the draw pins one thread, and
+    gives the caller's setting back."""
+    before = torch.get_num_threads()
+    try:
+        draws = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            draws.append(C.orthogonal(200, 120, generator=torch.Generator().manual_seed(5)))
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(draws[0], other) for other in draws[1:])
+
+
 @pytest.mark.parametrize("d,depth,rank_hat", [(20, 2, 4), (50, 3, 10), (100, 5, 7)])
 def test_parameter_counts(d, depth, rank_hat):
     problem = C.make_problem("factorization", d, 2, seed=0)

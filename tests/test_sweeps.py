@@ -53,6 +53,24 @@ def test_serial_resume_and_table(tmp_path):
     assert saved["result"]["schema"] == "cdln.run/1"
 
 
+def test_a_serial_sweep_gives_the_callers_threads_and_environment_back(tmp_path, monkeypatch):
+    """It runs on one thread, as the pool's workers do, but must not leave OMP_NUM_THREADS=1 behind: a process
+    started later (a notebook kernel) would inherit it and draw other numbers."""
+    import os
+
+    import torch
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    before = torch.get_num_threads()
+    seen = []
+    sweeps.run_sweep(grid_configs()[:2], RUN, out=tmp_path, progress=False,
+                     on_row=lambda row: seen.append(torch.get_num_threads()))
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before
+    assert not {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"} & set(os.environ)
+
+
 def test_interrupt_keeps_finished_runs(tmp_path):
     configs = grid_configs()
     seen = []

@@ -23,6 +23,11 @@ normal layer" init of [K]'s MLP experiments — and a ``CDLNLinear`` starts as a
 isometry (r̂ singular values 1, the rest 0). ``init_scale`` stays a parameter, so a notebook can
 show the saddle at small ε.
 
+Every O_l is drawn on one thread, whatever torch's thread count (``dln.orthogonal`` pins it): its QR
+(MKL's) rounds differently with two threads than with one (by up to ≈5e-7 for a 100×100 float32
+factor), and training turns that into a different run. Pinned, the same generator gives the same
+weights in any process, including one started with ``OMP_NUM_THREADS=1``.
+
 Reference: [K] Kwon et al., AISTATS 2024 (arXiv 2311.05061), §6; [Y] Law of Parsimony (arXiv 2306.01154).
 """
 
@@ -53,13 +58,19 @@ __all__ = [
 KINDS = ("plain", "dln", "cdln")
 
 
+def _chain(in_features: int, out_features: int, depth: int, min_depth: int) -> tuple[int, int, int]:
+    """(d_in, d_out, L) of a factored layer, checked: d_in, d_out ≥ 1 and L ≥ ``min_depth``."""
+    return (check_int("in_features", in_features, 1), check_int("out_features", out_features, 1),
+            check_int("depth", depth, min_depth))
+
+
 class FactoredLinear(Factors):
     """y = W_L ⋯ W_1 · x + b: a ``cdln_core.factors.Factors`` (the kit's one factor list) plus a bias.
 
     ``Ws[l-1]`` is W_l of shape (d_l, d_{l−1}), d_0 = in_features, d_L = out_features; every factor
-    starts at ε·O_l, O_l Haar-orthogonal (cut from a square one), drawn in application order. The
-    first and last factors step with α·η (``lr_ratio``; ``set_lr_ratio`` changes it). Subclasses fix
-    the widths.
+    starts at ε·O_l, O_l Haar-orthogonal (cut from a square one), drawn in application order on one
+    thread (the same weights at any torch thread count). The first and last factors step with α·η
+    (``lr_ratio``; ``set_lr_ratio`` changes it). Subclasses fix the widths.
     """
 
     def __init__(
@@ -107,27 +118,13 @@ class DeepLinear(FactoredLinear):
 
     At ε = 1 (default) E(0) is Haar-distributed orthogonal (a partial isometry if rectangular).
     Parameters: h·d_in + (L−2)·h² + d_out·h (+ d_out bias); L·d² for a square layer.
+    ``options``: ``bias``, ``init_scale`` (ε), ``lr_ratio`` (α) and ``dtype``, as for ``FactoredLinear``.
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        depth: int,
-        *,
-        bias: bool = True,
-        init_scale: float = 1.0,
-        lr_ratio: float = 1.0,
-        generator: torch.Generator,
-        dtype: torch.dtype = torch.float32,
-    ):
-        check_int("in_features", in_features, 1)
-        check_int("out_features", out_features, 1)
-        check_int("depth", depth, 1)
-        h = max(in_features, out_features)
-        widths = [in_features, *[h] * (depth - 1), out_features]
-        super().__init__(widths, bias=bias, init_scale=init_scale, lr_ratio=lr_ratio, generator=generator,
-                         dtype=dtype)
+    def __init__(self, in_features: int, out_features: int, depth: int, *, generator: torch.Generator, **options):
+        d_in, d_out, L = _chain(in_features, out_features, depth, 1)
+        h = max(d_in, d_out)
+        super().__init__([d_in, *[h] * (L - 1), d_out], generator=generator, **options)
 
 
 class CDLNLinear(FactoredLinear):
@@ -136,29 +133,14 @@ class CDLNLinear(FactoredLinear):
 
     At ε = 1 (default) E(0) is a rank-r̂ partial isometry (r̂ singular values 1). Parameters:
     r̂·d_in + (L−2)·r̂² + d_out·r̂ (+ d_out bias) = ``cdln_n_params(d, L, r̂)`` for a square layer.
+    ``options``: ``bias``, ``init_scale`` (ε), ``lr_ratio`` (α) and ``dtype``, as for ``FactoredLinear``.
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        depth: int,
-        rank_hat: int,
-        *,
-        bias: bool = True,
-        init_scale: float = 1.0,
-        lr_ratio: float = 1.0,
-        generator: torch.Generator,
-        dtype: torch.dtype = torch.float32,
-    ):
-        check_int("in_features", in_features, 1)
-        check_int("out_features", out_features, 1)
-        check_int("depth", depth, 2)
-        check_int("rank_hat", rank_hat, 1, min(in_features, out_features))
-        self.rank_hat = int(rank_hat)
-        widths = [in_features, *[rank_hat] * (depth - 1), out_features]
-        super().__init__(widths, bias=bias, init_scale=init_scale, lr_ratio=lr_ratio, generator=generator,
-                         dtype=dtype)
+    def __init__(self, in_features: int, out_features: int, depth: int, rank_hat: int, *,
+                 generator: torch.Generator, **options):
+        d_in, d_out, L = _chain(in_features, out_features, depth, 2)
+        self.rank_hat = r = check_int("rank_hat", rank_hat, 1, min(d_in, d_out))
+        super().__init__([d_in, *[r] * (L - 1), d_out], generator=generator, **options)
 
 
 def _init_plain_(layer: nn.Linear, *, generator: torch.Generator, init_scale: float = 1.0) -> nn.Linear:

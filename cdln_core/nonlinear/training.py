@@ -52,6 +52,8 @@ class FitConfig:
     that counts as divergence.  threads: torch intra-op threads while training (restored after;
     ``None``: ``threads.choose``). One by default: for layers this small, splitting each product
     across cores costs more than it saves, and on a shared 2-core machine it makes timings erratic.
+    A run is bit-reproducible at a fixed thread count (float32 sums round by it); the default 1 gives
+    the same numbers on any machine and under any ``OMP_NUM_THREADS``, ``None`` may not.
     patience: with a validation split, stop after this many records without a new best validation
     accuracy (``None``: run every epoch).
     """
@@ -178,7 +180,10 @@ def fit(
         opt = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     else:
         opt = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
-    W0 = weight_matrices(model)
+    width = max((p.shape[0] for p in model.parameters() if p.ndim == 2), default=1)
+    threads = choose(config.batch_size * width * width, requested=config.threads)
+    with use(threads):  # W(0) at the training's thread count too: a float32 product may round by thread count
+        W0 = weight_matrices(model)
     names = list(W0) if config.track is None else list(config.track)
     for name in names:
         if name not in W0:
@@ -227,9 +232,8 @@ def fit(
         return stop
 
     model.train()
-    width = max((p.shape[0] for p in model.parameters() if p.ndim == 2), default=1)
     try:
-        with use(choose(bs * width * width, requested=config.threads)):
+        with use(threads):
             records, outcome = run(evaluate, lambda t: opt.step(), record, config.loop_config(total),
                                    callback=on_record)
     except Interrupted as stop:

@@ -31,7 +31,7 @@ def _resolve(path: str) -> Callable[[dict], dict]:
 
 
 def _one_thread() -> None:
-    """Worker initializer: one torch/BLAS thread per worker process."""
+    """Worker initializer: one torch/BLAS thread per worker process (a worker's environment is its own)."""
     for var in _THREAD_ENV:
         os.environ[var] = "1"
     import torch
@@ -39,9 +39,12 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _work(run: str, config: dict) -> tuple[dict, dict | None, str | None]:
-    """Run one config in a worker; never raises (a failure is a row with its error)."""
-    _one_thread()
+def _work(run: str, config: dict, *, worker: bool = True) -> tuple[dict, dict | None, str | None]:
+    """Run one config; never raises (a failure is a row with its error). In a worker (``worker``) it pins
+    one thread first; the serial path pins its own, restored after, instead of touching the caller's
+    environment for good (a later process it starts would inherit one thread and draw other numbers)."""
+    if worker:
+        _one_thread()
     try:
         return config, _resolve(run)(dict(config)), None
     except Exception as err:  # a failed run is data, not the end of the sweep
@@ -145,8 +148,11 @@ def run_sweep(
 
     try:
         if workers == 1 and scheduler is None:
-            for c in todo:
-                take(*_work(run, c))
+            from ..threads import use
+
+            with use(1):  # one thread, as in the workers; restored after
+                for c in todo:
+                    take(*_work(run, c, worker=False))
         elif todo:
             _parallel(todo, run, workers, scheduler, take)
     finally:

@@ -327,8 +327,7 @@ for v in report.verdicts(RESULTS):
 # one).
 
 # %%
-# The printed accuracies are not compared by nbval: in one full test session they came out 0.538 where every
-# standalone run gives 0.546 (an open determinism bug of the MNIST-1D runs); the verdicts are asserted below.
+# NBVAL_CHECK_OUTPUT
 entries = claims.check(claims.for_notebook("06"), quick=True, seeds=1 if QUICK else None)
 print(claims.table(entries))
 assert QUICK or not claims.changed(entries), f"verdicts changed: {claims.changed(entries)}"
