@@ -84,8 +84,10 @@ def factor_grads_from(Ws: list[Tensor], AtG: Tensor, GBt: Tensor) -> list[Tensor
     ∇_{W_1} = AtG and, for l ≥ 2, ∇_{W_l} = (W_L ⋯ W_{l+1})ᵀ · GBt · (W_{l-1} ⋯ W_2)ᵀ,
     which costs only products among the factors themselves.
     """
-    grads = [AtG]
     L = len(Ws)
+    if L <= 3:  # the common depths, written out: the same products in the same order, less Python per step
+        return [AtG] if L == 1 else [AtG, GBt] if L == 2 else [AtG, Ws[2].T @ GBt, GBt @ Ws[1].T]
+    grads = [AtG]
     lefts = [GBt]  # (W_L ⋯ W_{l+1})ᵀ·GBt for l = L, L-1, …, 2
     for W in reversed(Ws[2:]):
         lefts.append(W.T @ lefts[-1])  # (d_{l}, d_1)

@@ -198,11 +198,11 @@ class Completion(Problem):
         d, k = A.shape
         path = self._paths.get(k) or self._paths.setdefault(k, self.choose_path(k))  # fixed per shape
         if path == "dense":
-            Phi, mask_n, dot = self._dense_arrays(A)
+            Phi, mask_n, dot, buf = self._dense_arrays(A)
             if dot is torch.dot:
                 G = torch.addmm(Phi, A, B, beta=-1.0)  # A·B − Φ in the one matmul: (d, d)
             else:
-                G = A @ B  # (d, d)
+                G = np.matmul(A, B, out=buf) if A.dtype == buf.dtype else A @ B  # (d, d), into a reused buffer
                 G -= Phi
             G *= mask_n  # P_Ω(E − Φ)/|Ω|
             g = G.reshape(-1)
@@ -243,12 +243,16 @@ class Completion(Problem):
         return b, bounds, spans, local
 
     def _dense_arrays(self, A):
-        """(Φ, P_Ω/|Ω|, dot) as the kind of array A is (NumPy views made once, not every step)."""
+        """(Φ, P_Ω/|Ω|, dot, the NumPy step's (d, d) buffer or None) as the kind of array A is (made once,
+        not every step; the buffer holds G only within a step, so it is reused)."""
         key = ("dense", isinstance(A, Tensor))
         got = self._work.get(key)
         if got is None:
             mask_n = self.mask / self._n
-            got = (self.Phi, mask_n, torch.dot) if key[1] else (self.Phi.numpy(), mask_n.numpy(), np.dot)
+            if key[1]:
+                got = (self.Phi, mask_n, torch.dot, None)
+            else:
+                got = (self.Phi.numpy(), mask_n.numpy(), np.dot, np.empty((self.d, self.d), self.Phi.numpy().dtype))
             self._work[key] = got
         return got
 
