@@ -59,7 +59,7 @@ def step_seconds(problem, network, lr: float, steps: int, threads: int | None = 
 def k_setting(seeds: list[int], repeats: int) -> list[dict]:
     """[K]'s completion setting to training loss 1e-12, interleaved repeats, median seconds. Beside the kit's
     C-DLN: ``bare_descent``, an independent minimal NumPy loop from the same init (one thread, as the kit
-    chooses here), and the floor of its three products alone times the C-DLN's steps."""
+    chooses here), and ``products_floor``'s d×d arithmetic alone times the C-DLN's steps."""
     rows = []
     for seed in seeds:
         problem = C.make_problem("completion", 100, 5, observed=0.3, seed=seed)
@@ -84,7 +84,8 @@ def k_setting(seeds: list[int], repeats: int) -> list[dict]:
                 with use(1):
                     per_step = products_floor(100, cdln.Ws[0].shape[0])
                 row.update(bare_steps=bare[0][0], bare_seconds=statistics.median(b[1] for b in bare),
-                           products_seconds=per_step * traj.converged_step)
+                           products_seconds=per_step["products"] * traj.converged_step,
+                           passes_seconds=per_step["with_passes"] * traj.converged_step)
             rows.append(row)
     return rows
 
@@ -97,14 +98,15 @@ def throughput(sizes: tuple[int, ...], windows: int = 5) -> list[dict]:
     for d in sizes:
         problem = C.make_problem("completion", d, 5, observed=0.2, seed=0)
         net = C.make_network("dln", problem, 3, seed=0)
-        rate, step, used = 0.0, float("inf"), set()
+        rate, cold, step, used = 0.0, 0.0, float("inf"), set()
         for _ in range(windows):
             rate = max(rate, matmul_rate(d, windows=1))
+            cold = max(cold, matmul_rate(d, windows=1, cold=True))
             used.add(choose(**problem.thread_hint(d)))  # what the run below picks (the idle cores, cached 1 s)
             step = min(step, step_seconds(problem, net, 10.0, 10))
         achieved = dln_cost(d, 3)["flops"] / step / 1e9
         out.append(dict(d=d, matmul_gflops=rate, step_ms=step * 1e3, gflops=achieved, fraction=achieved / rate,
-                        dln_threads=sorted(used)))
+                        dln_threads=sorted(used), cold_gflops=cold, cold_fraction=achieved / cold))
     return out
 
 

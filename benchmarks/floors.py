@@ -42,23 +42,29 @@ def best_of(fn, *args, repeats: int = 3, **kwargs) -> float:
     return min(fn(*args, **kwargs) for _ in range(repeats))
 
 
-def matmul_rate(d: int, windows: int = 5, threads: int | None = None) -> float:
+def matmul_rate(d: int, windows: int = 5, threads: int | None = None, cold: bool = False) -> float:
     """Measured float64 GFLOP/s of a d×d·d×d product (into a reused output): the best of ``windows``
-    short windows of about 0.1 s each, since on a shared machine noise only ever slows a window."""
-    X, Y = torch.randn(d, d, dtype=torch.float64), torch.randn(d, d, dtype=torch.float64)
+    short windows of about 0.1 s each, since on a shared machine noise only ever slows a window.
+
+    ``cold``: each product takes its operands from a pool of matrices larger than this machine's caches
+    per core (≥ 16 MB, cycled), as a training step does, whose factors, residual and gradients do not
+    all stay in cache; the default repeats one product on the same hot operands."""
+    pool = max(2, -(-16 * 2**20 // (8 * d * d))) if cold else 2  # matrices in the pool
+    Xs = [torch.randn(d, d, dtype=torch.float64) for _ in range(pool)]
     out = torch.empty(d, d, dtype=torch.float64)
+    pairs = [(Xs[i], Xs[(i + 1) % pool]) for i in range(pool)]
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
     try:
-        torch.mm(X, Y, out=out)
+        torch.mm(*pairs[0], out=out)
         tic = time.perf_counter()
-        torch.mm(X, Y, out=out)
+        torch.mm(*pairs[0], out=out)
         reps = max(1, int(0.1 / max(time.perf_counter() - tic, 1e-6)))
         best = float("inf")
         for _ in range(windows):
             tic = time.perf_counter()
-            for _ in range(reps):
-                torch.mm(X, Y, out=out)
+            for i in range(reps):
+                torch.mm(*pairs[i % pool], out=out)
             best = min(best, (time.perf_counter() - tic) / reps)
         return 2 * d**3 / best / 1e9
     finally:
@@ -142,20 +148,37 @@ def bare_descent(Phi: np.ndarray, mask: np.ndarray, Ws: list[np.ndarray], etas: 
     return None, time.perf_counter() - tic
 
 
-def products_floor(d: int, k: int, repeats: int = 2000, windows: int = 5) -> float:
-    """Seconds per step of the three products a dense completion step must form, A·B (d×k·k×d), Aᵀ·G and
-    G·Bᵀ, timed alone in a loop (best of ``windows``): no elementwise pass, no update, no Python around them."""
+def products_floor(d: int, k: int, repeats: int = 2000, windows: int = 5) -> dict:
+    """Seconds per step of the d×d arithmetic a dense completion step cannot avoid, timed alone in a loop
+    (best of ``windows``), in two parts: ``products``, the three products A·B (d×k·k×d), Aᵀ·G and G·Bᵀ;
+    ``with_passes``, those and the three d×d passes between them (− Φ, ∘ P_Ω/|Ω|, the loss's dot). No
+    factor product, no update, no Python around them: a step can be no cheaper in NumPy."""
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((d, k)), rng.standard_normal((k, d))
+    Phi, weight = rng.standard_normal((d, d)), (rng.random((d, d)) < 0.3) / d
     G, AtG, GBt = np.empty((d, d)), np.empty((k, d)), np.empty((d, k))
-    best = float("inf")
-    for _ in range(windows):
-        tic = time.perf_counter()
-        for _ in range(repeats):
-            np.matmul(A, B, out=G)
-            np.matmul(A.T, G, out=AtG)
-            np.matmul(G, B.T, out=GBt)
-        best = min(best, (time.perf_counter() - tic) / repeats)
+    g = G.reshape(-1)
+
+    def products():
+        np.matmul(A, B, out=G)
+        np.matmul(A.T, G, out=AtG)
+        np.matmul(G, B.T, out=GBt)
+
+    def with_passes():
+        np.matmul(A, B, out=G)
+        np.subtract(G, Phi, out=G)
+        np.multiply(G, weight, out=G)
+        np.dot(g, g)
+        np.matmul(A.T, G, out=AtG)
+        np.matmul(G, B.T, out=GBt)
+
+    best = {"products": float("inf"), "with_passes": float("inf")}
+    for _ in range(windows):  # alternating windows, the best of each
+        for name, fn in (("products", products), ("with_passes", with_passes)):
+            tic = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - tic) / repeats)
     return best
 
 

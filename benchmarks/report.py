@@ -38,24 +38,28 @@ def _k_setting(res: dict) -> list[str]:
     bare = [r for r in rows if "bare_seconds" in r]
     if bare:
         out += ["", *_head("Beside the kit's C-DLN, from the same init: an independent minimal NumPy loop "
-                           "(`floors.bare_descent`, one thread) and the floor of the step's three d×d·k products "
-                           "timed alone, times the C-DLN's steps (`floors.products_floor`):",
-                           "seed", "kit C-DLN", "minimal loop", "its steps", "three products alone")]
+                           "(`floors.bare_descent`, one thread), and the step's d×d arithmetic timed alone, times "
+                           "the C-DLN's steps (`floors.products_floor`): the three d×d·k products, and those with "
+                           "the three d×d passes between them (− Φ, ∘ P_Ω, the loss):",
+                           "seed", "kit C-DLN", "minimal loop", "its steps", "three products", "products and passes")]
         for r in bare:
             out.append(f"| {r['seed']} | {r['seconds']:.3f} s | {r['bare_seconds']:.3f} s | {r['bare_steps']} | "
-                       f"{r['products_seconds']:.3f} s |")
+                       f"{r['products_seconds']:.3f} s | {r['passes_seconds']:.3f} s |")
     return out
 
 
 def _throughput(res: dict) -> list[str]:
     out = _head(f"**Throughput** of DLN steps (L=3) against this machine's float64 matmul rate on "
-                f"{res['threads']} threads, in alternating windows (best of each); the DLN's threads are the "
-                "kit's choice (the idle cores):",
-                "d", "matmul GFLOP/s", "DLN step", "DLN threads", "DLN GFLOP/s", "fraction")
+                f"{res['threads']} threads, in alternating windows (best of each): one product repeated on hot "
+                "operands, and products cycling through 16 MB of matrices (cold: the operands come from beyond "
+                "the core's cache, as in a step). The DLN's threads are the kit's choice (the idle cores):",
+                "d", "matmul GFLOP/s (hot)", "(cold)", "DLN step", "DLN threads", "DLN GFLOP/s", "fraction (hot)",
+                "(cold)")
     for r in res["throughput"]:
         used = "/".join(str(n) for n in r.get("dln_threads", [])) or "—"
-        out.append(f"| {r['d']} | {r['matmul_gflops']:.1f} | {r['step_ms']:.2f} ms | {used} | {r['gflops']:.1f} | "
-                   f"{r['fraction']:.0%} |")
+        cold = (f"{r['cold_gflops']:.1f}", f"{r['cold_fraction']:.0%}") if "cold_gflops" in r else ("—", "—")
+        out.append(f"| {r['d']} | {r['matmul_gflops']:.1f} | {cold[0]} | {r['step_ms']:.2f} ms | {used} | "
+                   f"{r['gflops']:.1f} | {r['fraction']:.0%} | {cold[1]} |")
     return out
 
 
@@ -129,9 +133,10 @@ def _targets(res: dict) -> list[str]:
     bound = ""
     if all("products_seconds" in r for r in cdln):
         prod = statistics.median(r["products_seconds"] for r in cdln)
+        passes = statistics.median(r["passes_seconds"] for r in cdln)
         bare = statistics.median(r["bare_seconds"] for r in cdln)
-        bound = (f"the three products alone take {prod:.3f} s over the C-DLN's steps; a minimal NumPy loop "
-                 f"{bare:.3f} s")
+        bound = (f"over the C-DLN's steps the three products alone take {prod:.3f} s, with the d×d passes "
+                 f"{passes:.3f} s; a minimal NumPy loop {bare:.3f} s")
     out.append(f"| [K] setting: C-DLN ≥ {t['k_ratio']:g}× faster than the DLN | {ratio:.1f}× | "
                f"{_verdict(ratio >= t['k_ratio'])} | the DLN's own steps are at the matmul rate (below) |")
     out.append(f"| [K] setting: C-DLN ≤ {t['k_seconds']:g} s | {seconds:.3f} s | "
@@ -144,9 +149,11 @@ def _targets(res: dict) -> list[str]:
     fractions = [r["fraction"] for r in res["throughput"] if r["d"] >= 256]
     if fractions:
         worst = min(fractions)
+        colds = [r["cold_fraction"] for r in res["throughput"] if r["d"] >= 256 and "cold_fraction" in r]
+        against_cold = f"; {', '.join(f'{f:.0%}' for f in colds)} of the cold rate" if colds else ""
         out.append(f"| DLN at d ≥ 256: ≥ {t['dln_fraction']:.0%} of the matmul rate | "
                    f"{', '.join(f'{f:.0%}' for f in fractions)} | {_verdict(worst >= t['dln_fraction'])} | "
-                   "the rate of one d×d·d×d product, in alternating windows |")
+                   f"against the hot rate of one product repeated{against_cold} |")
     if "contention" in res:
         busy = {(r["model"], r["d"]): r for r in res["contention"]}
         c = [r["slowdown"] for (m, _), r in busy.items() if m == "cdln"]
