@@ -430,3 +430,28 @@ def test_too_few_entries_of_your_own_target_say_what_they_can_identify():
     assert "2d−1=95" in tiny and "≈ 1" in tiny
     assert C.make_problem("completion", target=C.make_problem("factorization", 40, 5, seed=0).Phi, observed=0.5,
                           seed=0).warnings == []
+
+
+@pytest.mark.parametrize("kind", ["sensing", "rank_one"])
+def test_too_few_measurements_of_your_own_target_say_what_they_can_identify(kind):
+    """The same rule for measurements: m = 1000 of a 48×48 photograph count for a rank-11 part
+    (11·85 = 935 ≤ 1000 < 12·84), not for the whole image; a drawn target keeps the ≈ 1 sentence."""
+    img = P.load_image("china", 48)
+    (w,) = C.make_problem(kind, target=img, measurements=1000, seed=0).warnings
+    assert "rank-11 part" in w and "k(2d−k) ≤ m" in w and "≈ 1" not in w
+    photo = C.make_problem("completion", target=img, observed=0.5, seed=0)
+    assert f"{P.truncation_error(photo, 11):.3g} of ‖Φ‖_F" in w
+    (drawn,) = C.make_problem(kind, 40, 5, measurements=50, seed=0).warnings
+    assert "375" in drawn and "≈ 1" in drawn
+
+
+def test_the_cli_says_what_your_targets_data_can_identify(tmp_path):
+    """`cdln run --target` on a full-rank photograph from half its pixels: the JSON's warning is the problem's
+    (a rank-14 part), not "cannot be identified"."""
+    target = tmp_path / "photo.npy"
+    np.save(target, P.load_image("china", 48).numpy())
+    out = tmp_path / "run.json"
+    assert main(["run", "--problem", "completion", "--target", str(target), "--observed", "0.5", "--model", "dln",
+                 "--depth", "3", "--lr", "1", "--steps", "5", "--out", str(out)]) == 0
+    warnings = json.loads(out.read_text())["warnings"]
+    assert any("rank-14 part" in w for w in warnings) and not any("cannot be identified" in w for w in warnings)

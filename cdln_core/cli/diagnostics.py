@@ -29,7 +29,10 @@ def degrees_of_freedom(d: int, rank: int) -> int:
 
 
 def data_warnings(problem) -> list[str]:
-    """Too little data to identify Φ (completion and sensing)."""
+    """Too little data to identify Φ (completion and sensing). For a target you gave (``--target``), the
+    problem's own warning: the rank-k part its data can identify (see ``sensing.identifiability``)."""
+    if getattr(problem, "target", None) is not None and problem.kind in ("completion", "sensing", "rank_one"):
+        return list(problem.warnings)
     d, r = problem.d, problem.rank
     dof = degrees_of_freedom(d, r)
     if problem.kind == "completion":

@@ -31,7 +31,7 @@ from torch import Tensor
 from ..checks import check_number
 from .base import Problem, register_problem
 from .factored import ObservedSet, distance_to_target, observed_set, sampled_entries, scratch, sparse_products
-from .sensing import physical_memory
+from .sensing import identifiability, physical_memory
 
 __all__ = ["Completion", "PATHS", "DENSE_MAX_D"]
 
@@ -94,27 +94,10 @@ class Completion(Problem):
 
     @property
     def warnings(self) -> list[str]:
-        """Why a run on this problem cannot identify Φ (empty when it can, as far as counting goes).
-
-        A drawn Φ has rank r exactly: with |Ω| < r(2d − r) it cannot be identified. A target you gave may be
-        only approximately low-rank (a photograph: r is its numerical rank, about d): |Ω| entries count for
-        at most a rank-k part, k(2d − k) ≤ |Ω|, and the warning says how much of Φ its best rank-k
-        approximation leaves out, ‖Φ − Φ_k‖_F/‖Φ‖_F, instead of promising an error of 1."""
-        n, d, r = self.index.numel(), self.d, self.rank
-        dof = r * (2 * d - r)
-        if n >= dof:
-            return []
-        head = f"observed={self.observed:.4g} gives |Ω|={n} entries, fewer than the r(2d−r)={dof} degrees of freedom"
-        k = d - math.isqrt(d * d - n - 1) - 1  # the largest k with k(2d − k) ≤ |Ω| (here |Ω| < r(2d − r) ≤ d²)
-        if self.target is None:
-            return [f"{head} of a rank-{r} target: Φ cannot be identified, expect recovery error ≈ 1"]
-        if k == 0:
-            return [f"{head} of your target's rank-{r} part, and fewer than the 2d−1={2 * d - 1} of any rank-1 "
-                    "part: no part of Φ can be identified, expect recovery error ≈ 1"]
-        phi2 = float(torch.sum(self.target.double() ** 2))
-        left = math.sqrt(max(phi2 - float(torch.sum(self.sigma[:k].double() ** 2)), 0.0) / phi2)
-        return [f"{head} of your target's rank-{r} part: they can identify at most a rank-{k} part "
-                f"(k(2d−k) ≤ |Ω|), and Φ's best rank-{k} approximation leaves out {left:.3g} of ‖Φ‖_F"]
+        """Why a run on this problem cannot identify Φ (empty when it can, as far as counting goes; see
+        ``sensing.identifiability``: for a target you gave, the rank-k part |Ω| can identify)."""
+        n = self.index.numel()
+        return identifiability(n, self, head=f"observed={self.observed:.4g} gives |Ω|={n} entries", symbol="|Ω|")
 
     @property
     def observed(self) -> float:

@@ -68,7 +68,7 @@ class RankOneSensing(Problem):
     @property
     def warnings(self) -> list[str]:
         """Why a run on this problem cannot identify Φ (empty when it can, as far as counting goes)."""
-        return identifiability(self.measurements, self.d, self.rank)
+        return identifiability(self.measurements, self, head=f"measurements={self.measurements}", symbol="m")
 
     def apply(self, E: Tensor) -> Tensor:
         """(a_iᵀ·E·b_i)_i, shape (m,)."""

@@ -108,7 +108,7 @@ class Sensing(Problem):
     @property
     def warnings(self) -> list[str]:
         """Why a run on this problem cannot identify Φ (empty when it can, as far as counting goes)."""
-        return identifiability(self.measurements, self.d, self.rank)
+        return identifiability(self.measurements, self, head=f"measurements={self.measurements}", symbol="m")
 
     def apply(self, E: Tensor) -> Tensor:
         """𝒜(E) = (⟨A_i, E⟩)_i, shape (m,)."""
@@ -153,13 +153,29 @@ class Sensing(Problem):
         return 0.5 * torch.dot(r, r).item() / self.measurements, A.T @ G, G @ B.T
 
 
-def identifiability(m: int, d: int, rank: int) -> list[str]:
-    """A warning when m measurements are fewer than the r(2d − r) degrees of freedom of Φ."""
-    dof = rank * (2 * d - rank)
-    if m < dof:
-        return [f"measurements={m} is fewer than the r(2d−r)={dof} degrees of freedom of a rank-r target: "
-                "Φ cannot be identified, expect recovery error ≈ 1"]
-    return []
+def identifiability(n: int, problem, *, head: str, symbol: str) -> list[str]:
+    """Why n data (entries of Ω, or measurements) cannot identify ``problem``'s Φ: [] when n ≥ r(2d − r).
+
+    A drawn Φ has rank r exactly: with fewer it cannot be identified (expect recovery error ≈ 1). A
+    target you gave may be only approximately low-rank (a photograph: r is its numerical rank, about d):
+    n data count for at most a rank-k part, k(2d − k) ≤ n, and the warning says how much of Φ its best
+    rank-k approximation leaves out, ‖Φ − Φ_k‖_F/‖Φ‖_F, instead of promising an error of 1. ``head``
+    opens the sentence (what n is); ``symbol`` names n in the formula ("|Ω|", "m")."""
+    d, r, sigma = problem.d, problem.rank, problem.sigma
+    dof = r * (2 * d - r)
+    if n >= dof:
+        return []
+    head = f"{head}, fewer than the r(2d−r)={dof} degrees of freedom"
+    if problem.target is None:
+        return [f"{head} of a rank-{r} target: Φ cannot be identified, expect recovery error ≈ 1"]
+    k = d - math.isqrt(d * d - n - 1) - 1  # the largest k with k(2d − k) ≤ n (here n < r(2d − r) ≤ d²)
+    if k == 0:
+        return [f"{head} of your target's rank-{r} part, and fewer than the 2d−1={2 * d - 1} of any rank-1 "
+                "part: no part of Φ can be identified, expect recovery error ≈ 1"]
+    phi2 = float(torch.sum(problem.target.double() ** 2))
+    left = math.sqrt(max(phi2 - float(torch.sum(sigma[:k].double() ** 2)), 0.0) / phi2)
+    return [f"{head} of your target's rank-{r} part: they can identify at most a rank-{k} part "
+            f"(k(2d−k) ≤ {symbol}), and Φ's best rank-{k} approximation leaves out {left:.3g} of ‖Φ‖_F"]
 
 
 def check_measurements(m, d: int, per_measurement_bytes: int, madds: int) -> int:
