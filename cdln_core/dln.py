@@ -59,6 +59,8 @@ def init_dln(
 
 def end_to_end(Ws: list[Tensor]) -> Tensor:
     """E = W_L ⋯ W_1, shape (d_L, d_0)."""
+    if len(Ws) == 2:  # the training step's W_3·W_2 at depth 3, written out: the same product, less Python
+        return Ws[1] @ Ws[0]
     E = Ws[0]
     for W in Ws[1:]:
         E = W @ E

@@ -163,11 +163,7 @@ class _Descent:
         self.step = problem.loss_and_products
 
     def evaluate(self, t: int) -> float:
-        outer = self.outer
-        if self.eye is not None:
-            A = self.eye
-        else:  # W_L ⋯ W_2: (d, d_1); depth 3, the common one, written out (the same product)
-            A = outer[1] @ outer[0] if len(outer) == 2 else end_to_end(outer)
+        A = self.eye if self.eye is not None else end_to_end(self.outer)  # W_L ⋯ W_2: (d, d_1)
         loss, *self.products = self.step(A, self.Xs[0])
         return loss
 
